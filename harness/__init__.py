@@ -1,0 +1,1 @@
+"""balloonlab's experiment harness: CLI, sweep specs, executors, Parquet store."""

@@ -1,0 +1,235 @@
+"""The balloon lock protocol: hand-checked counts, lock ordering, random schedules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim_core.deadlock_explorer import ExplorationTooLarge, explore, random_trials
+from sim_core.locks import (
+    HOSTMEM,
+    balloon_round,
+    build_instance,
+    initial_state,
+    is_finished,
+    replay,
+    round_instance,
+    runnable,
+    step,
+    wait_for_graph,
+)
+
+
+def brute_force(inst) -> tuple[int, int]:
+    """Count schedules by walking the whole tree of choices, no memoization: an independent
+    check of the explorer's counting through the DAG of states."""
+
+    def walk(state) -> tuple[int, int]:
+        total = dead = 0
+        for t in runnable(inst, state):
+            nxt, cycle = step(inst, state, t)
+            if cycle is not None:
+                total, dead = total + 1, dead + 1
+            elif is_finished(inst, nxt):
+                total += 1
+            else:
+                a, b = walk(nxt)
+                total, dead = total + a, dead + b
+        return total, dead
+
+    return walk(initial_state(inst))
+
+
+def test_smallest_natural_instance_matches_hand_derivation():
+    # 1 guest thread g and 1 host thread h, one op each, natural order:
+    #   g: g1 acq V, g2 acq H, g3 rel H, g4 rel V      h: h1 acq H, h2 acq V, h3 rel V, h4 rel H
+    # A schedule = maximal sequence of choices among runnable threads; a blocking acquire is
+    # a choice, an acquire completed by a hand-off is not. Write (i, j) = steps done by g, h.
+    # (1,1): g holds V and wants H, h holds H and wants V. Whoever moves next blocks, the
+    #   other is then the only runnable thread and blocks too, closing the cycle:
+    #   2 schedules, both deadlocking.
+    # (3,1) [g holds V, h holds H and wants V]: g4 then h runs alone (1), or h2 blocks, g4
+    #   hands V to h, h runs alone (1): 2 schedules.
+    # (3,0) [g holds V]: g4 then h alone (1), or h1 -> (3,1) (2): 3.
+    # (2,0) [g holds V,H]: g3 -> (3,0) (3), or h1 blocks on H, g3 hands H to h -> (3,1) (2): 5.
+    # (1,0): g2 -> (2,0) (5), or h1 -> (1,1) (2, deadlock): 7, of which 2 deadlock.
+    # (0,1) is the mirror image of (1,0) (h2 -> (0,2): 5 with no deadlock; g1 -> (1,1)): 7, 2.
+    # (0,0): 7 + 7 = 14 schedules, 2 + 2 = 4 deadlocking.
+    # Under the random scheduler it deadlocks iff its first two choices differ: P = 1/2.
+    res = explore(build_instance(1, 1, 1, "natural"))
+    assert (res.schedules, res.deadlocked) == (14, 4)
+    assert res.random_scheduler_probability == pytest.approx(0.5)
+    assert res.example_cycle is not None
+    assert set(res.example_cycle.threads) == {"guest0", "host0"}
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(1, 1, 1), (1, 1, 2), (1, 1, 3), (2, 1, 1), (1, 2, 1), (2, 2, 1), (2, 2, 2), (3, 2, 1)],
+)
+def test_hostmem_first_never_deadlocks_where_natural_does(shape):
+    ordered = explore(build_instance(*shape, "hostmem_first"))
+    assert ordered.schedules > 1
+    assert ordered.deadlocked == 0
+    assert ordered.example_cycle is None
+    assert ordered.random_scheduler_probability == 0.0
+    natural = explore(build_instance(*shape, "natural"))
+    assert natural.deadlocked > 0  # the same shape is deadlock-prone without the order
+
+
+def test_natural_two_by_two_deadlocks_and_names_the_cycle():
+    inst = build_instance(2, 2, 1, "natural")
+    res = explore(inst)
+    assert 0 < res.deadlocked < res.schedules
+    cycle = res.example_cycle
+    assert cycle is not None and len(cycle.threads) == len(cycle.locks) == 2
+    # The schedule replays to the very same cycle.
+    assert replay(inst, res.example_schedule).cycle == cycle
+    guest_thread = next(t for t in cycle.threads if t.startswith("guest"))
+    g = int(guest_thread.removeprefix("guest"))
+    assert set(cycle.locks) == {"hostmem", f"vmem({g})"}
+    assert cycle.guests == frozenset({g})
+
+
+@pytest.mark.parametrize(
+    ("shape", "order"),
+    [
+        ((1, 1, 2), "natural"),
+        ((2, 1, 1), "natural"),
+        ((1, 2, 1), "natural"),
+        ((1, 1, 2), "hostmem_first"),
+        ((2, 1, 1), "hostmem_first"),
+    ],
+)
+def test_memoized_counts_equal_brute_force(shape, order):
+    inst = build_instance(*shape, order)
+    res = explore(inst)
+    assert (res.schedules, res.deadlocked) == brute_force(inst)
+    assert res.states < res.schedules  # memoization did merge paths
+
+
+def test_cycle_detected_when_the_closing_acquire_blocks():
+    inst = build_instance(1, 1, 1, "natural")
+    # host0 takes hostmem, guest0 takes vmem(0), guest0 blocks on hostmem: no cycle yet.
+    partial = replay(inst, ["host0", "guest0", "guest0"])
+    assert partial.cycle is None
+    g, h = inst.thread_names.index("guest0"), inst.thread_names.index("host0")
+    assert wait_for_graph(partial.state) == {g: h}
+    assert runnable(inst, partial.state) == [h]
+    # host0 now blocks on vmem(0), held by guest0: the cycle closes at this acquire.
+    full = replay(inst, ["host0", "guest0", "guest0", "host0"])
+    assert full.cycle is not None
+    assert full.cycle.threads == ("host0", "guest0")
+    assert full.cycle.locks == ("vmem(0)", "hostmem")
+    assert full.cycle.guests == frozenset({0})
+    assert "host0 waits for vmem(0) held by guest0" in full.cycle.describe()
+    assert wait_for_graph(full.state) == {g: h, h: g}
+
+
+def test_release_hands_the_lock_to_the_first_waiter():
+    inst = build_instance(1, 2, 1, "natural")  # both host threads target guest 0
+    g, h0, h1 = (inst.thread_names.index(n) for n in ("guest0", "host0", "host1"))
+    # guest0 takes vmem(0) and hostmem; host1 then host0 queue on hostmem.
+    res = replay(inst, ["guest0", "guest0", "host1", "host0"])
+    assert res.state.queues[HOSTMEM] == (h1, h0)
+    res = replay(inst, ["guest0", "guest0", "host1", "host0", "guest0"])  # releases hostmem
+    assert res.state.owners[HOSTMEM] == h1
+    assert res.state.queues[HOSTMEM] == (h0,)
+    assert h1 in runnable(inst, res.state) and h0 not in runnable(inst, res.state)
+    assert res.state.pcs[h1] == 1  # its acquire completed in the hand-off
+    assert g in runnable(inst, res.state)
+
+
+def test_replay_refuses_a_blocked_thread():
+    inst = build_instance(1, 1, 1, "natural")
+    with pytest.raises(ValueError, match="not runnable"):
+        replay(inst, ["host0", "guest0", "guest0", "guest0"])
+
+
+def test_host_targets_walk_round_the_guests():
+    inst = build_instance(3, 2, 3, "natural")
+    h1 = inst.thread_names.index("host1")
+    vmem_taken = [inst.lock_names[lock] for kind, lock in inst.programs[h1][1::4]]
+    assert vmem_taken == ["vmem(1)", "vmem(2)", "vmem(0)"]  # (h + k) % G for k = 0, 1, 2
+
+
+def test_explorer_refuses_too_large_instances():
+    with pytest.raises(ExplorationTooLarge):
+        explore(build_instance(2, 2, 2, "natural"), max_states=100)
+
+
+def test_random_trials_are_reproducible():
+    inst = build_instance(2, 2, 1, "natural")
+    a, b = random_trials(inst, 300, seed=7), random_trials(inst, 300, seed=7)
+    assert a == b
+    assert a.example_cycle is not None and a.example_schedule is not None
+
+
+def test_random_trials_agree_with_exact_probability():
+    inst = build_instance(2, 2, 1, "natural")
+    exact = explore(inst).random_scheduler_probability
+    est = random_trials(inst, 2000, seed=3)
+    assert abs(est.probability - exact) < 5 * max(est.stderr, 1e-3)
+
+
+def test_deadlock_probability_rises_with_concurrent_operations():
+    # n guests each ballooning while n host threads reclaim (2n concurrent operations).
+    # Exact values: 0.50, 0.81, 0.98; 1000 trials give a standard error under 0.016.
+    probs = [
+        random_trials(build_instance(n, n, 1, "natural"), 1000, seed=11).probability
+        for n in (1, 2, 4)
+    ]
+    assert probs[0] < probs[1] < probs[2]
+    assert probs[2] - probs[0] > 0.3
+    for n in (1, 2, 4):
+        assert random_trials(build_instance(n, n, 1, "hostmem_first"), 300, seed=11).deadlocked == 0
+
+
+def test_balloon_round_deadlock_rate_rises_with_concurrency():
+    def rate(n: int) -> float:
+        rng = np.random.default_rng(5)
+        guests = list(range(n))
+        return np.mean(
+            [bool(balloon_round(guests, guests, "natural", rng).cycle) for _ in range(800)]
+        )
+
+    assert rate(1) < rate(4)
+
+
+def test_balloon_round_is_deterministic():
+    def rounds(seed: int) -> list:
+        rng = np.random.default_rng(seed)
+        return [balloon_round([0, 1, 2], [2, 0, 0], "natural", rng) for _ in range(50)]
+
+    first = rounds(42)
+    assert first == rounds(42)
+    assert any(r.deadlocked_guests for r in first)  # the comparison is not vacuous
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    guests=st.lists(st.integers(0, 5), unique=True, max_size=5),
+    targets=st.lists(st.integers(0, 5), max_size=5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_balloon_round_cycles_stay_within_the_contending_guests(guests, targets, seed):
+    ordered = balloon_round(guests, targets, "hostmem_first", np.random.default_rng(seed))
+    assert ordered.cycle is None and ordered.deadlocked_guests == frozenset()
+    natural = balloon_round(guests, targets, "natural", np.random.default_rng(seed))
+    # A cycle needs a ballooning guest whose memory map a host thread also wants.
+    assert natural.deadlocked_guests <= set(guests) & set(targets)
+    if natural.cycle is not None:
+        assert len(natural.deadlocked_guests) == 1
+        assert {"hostmem"} < set(natural.cycle.locks)
+
+
+def test_balloon_round_rejects_bad_input():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError):
+        balloon_round([1, 1], [1], "natural", rng)
+    with pytest.raises(ValueError):
+        round_instance([0], [0], "alphabetical")
+    empty = balloon_round([], [], "natural", rng)
+    assert empty.cycle is None and empty.steps == 0
