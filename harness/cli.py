@@ -32,31 +32,41 @@ def _register() -> None:
 COMMAND_MODULES: list[str] = ["deadlock", "run", "replay"]
 
 
+@app.callback()
+def _root() -> None:
+    """Simulate memory overcommitment (guests, balloons, blind host swapping), sweep it on
+    Ray, store every run as Parquet, and analyze it with DuckDB SQL.
+
+    Example: balloonlab run smoke && balloonlab query "SELECT count(*) FROM runs"
+    """
+
+
 def main() -> None:
-    """Entry point: run the app, print UserError/ConfigError as one line, exit 2."""
+    """Entry point: run the app; bad input becomes one line on stderr, never a traceback."""
     _register()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except (UserError, ConfigError) as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.secho("aborted", err=True)
-        sys.exit(130)
     except KeyboardInterrupt:
         typer.secho("interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click's usage errors and anything unforeseen: one line
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
+        # Usage errors come from the click that Typer carries (typer._click or click):
+        # recognise them by their interface rather than by class.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            typer.secho(f"error: {exc.format_message()}", err=True, fg=typer.colors.RED)
+            sys.exit(exc.exit_code if isinstance(exc.exit_code, int) else 2)
+        if type(exc).__name__ == "Abort":
+            typer.secho("aborted", err=True)
+            sys.exit(130)
         typer.secho(f"error: {type(exc).__name__}: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
-    main()
+    from harness.cli import main as _main  # the app the command modules registered on
+
+    _main()

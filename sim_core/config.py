@@ -40,7 +40,8 @@ class VMConfig:
     free_low_pct: float = 1.0  # guest reclaim (kswapd) starts under this % of free frames
     free_high_pct: float = 2.0  # ... and stops over this %
     refs_per_tick: int = 20000  # references per tick when every one hits (1 / t_mem)
-    fault_ms: float = 0.0  # extra CPU cost of taking a guest page fault, beyond the disk wait
+    fault_ms: float = 0.02  # CPU cost of a guest page fault (trap, page tables, copy), beyond
+    #   any disk wait
     balloon_batches_per_tick: int = 8  # virtio-balloon moves 256-page batches
     deflate_on_oom: bool = True
     shares: float = 1.0  # proportional-share weight
@@ -85,7 +86,7 @@ class HypervisorConfig:
     #   callback into a guest that is ballooning at the same time (0 disables the lock model)
     tax_rate: float = 0.75  # Waldspurger's idle memory tax tau
     sample_pages: int = 100  # pages sampled per VM per period to estimate the active fraction
-    ws_headroom_pct: float = 10.0  # `ws` keeps this much above the estimated working set
+    ws_headroom_pct: float = 20.0  # `ws` keeps this much above the estimated working set
     pff_upper: float = 50.0  # `pff`: guest faults/s above which the balloon deflates
     pff_lower: float = 5.0  # `pff`: ... below which it inflates
     pff_step_pct: float = 5.0  # `pff`: step as % of guest memory
@@ -249,6 +250,47 @@ def _validate(cfg: SimConfig) -> None:
     _require(cfg.page_kib in (4, 8, 16, 64), "page_kib", "must be 4, 8, 16 or 64", cfg.page_kib)
     _require(cfg.seed >= 0, "seed", "must be >= 0", cfg.seed)
     _require(len(cfg.vms) >= 1, "vms.count", "must be >= 1", len(cfg.vms))
+    for i, vm in enumerate(cfg.vms):
+        p = f"vms[{i}]"
+        _require(vm.mem_mib >= 1, f"{p}.mem_mib", "must be >= 1", vm.mem_mib)
+        _require(vm.swap_mib >= 0, f"{p}.swap_mib", "must be >= 0", vm.swap_mib)
+        _require(
+            vm.workload in WORKLOADS,
+            f"{p}.workload",
+            f"must be one of {', '.join(sorted(WORKLOADS))}",
+            vm.workload,
+        )
+        _require(
+            vm.guest_policy in GUEST_POLICIES and vm.guest_policy != "opt",
+            f"{p}.guest_policy",
+            "must be one of "
+            + ", ".join(sorted(n for n in GUEST_POLICIES if n != "opt"))
+            + " (opt needs the future: replay only)",
+            vm.guest_policy,
+        )
+        _require(
+            0 <= vm.free_low_pct < vm.free_high_pct < 50,
+            f"{p}.free_low_pct",
+            "needs 0 <= free_low_pct < free_high_pct < 50",
+            vm.free_low_pct,
+        )
+        _require(vm.refs_per_tick >= 1, f"{p}.refs_per_tick", "must be >= 1", vm.refs_per_tick)
+        _require(vm.fault_ms >= 0, f"{p}.fault_ms", "must be >= 0", vm.fault_ms)
+        _require(vm.ws_tau_s > 0, f"{p}.ws_tau_s", "must be > 0", vm.ws_tau_s)
+        _require(
+            vm.balloon_batches_per_tick >= 1,
+            f"{p}.balloon_batches_per_tick",
+            "must be >= 1",
+            vm.balloon_batches_per_tick,
+        )
+        _require(vm.shares > 0, f"{p}.shares", "must be > 0", vm.shares)
+        _require(
+            0 <= vm.balloon_mib < vm.mem_mib,
+            f"{p}.balloon_mib",
+            "must be in [0, mem_mib)",
+            vm.balloon_mib,
+        )
+        check_workload_params(vm.workload, vm.workload_params, f"{p}.workload_params")
     h = cfg.host
     _require(h.mem_mib is not None and h.mem_mib > 0, "host.mem_mib", "must be > 0", h.mem_mib)
     _require(h.reserve_mib >= 0, "host.reserve_mib", "must be >= 0", h.reserve_mib)
@@ -310,47 +352,6 @@ def _validate(cfg: SimConfig) -> None:
         "must be in [0, 1]",
         e.sla_credit_fraction,
     )
-    for i, vm in enumerate(cfg.vms):
-        p = f"vms[{i}]"
-        _require(vm.mem_mib >= 1, f"{p}.mem_mib", "must be >= 1", vm.mem_mib)
-        _require(vm.swap_mib >= 0, f"{p}.swap_mib", "must be >= 0", vm.swap_mib)
-        _require(
-            vm.workload in WORKLOADS,
-            f"{p}.workload",
-            f"must be one of {', '.join(sorted(WORKLOADS))}",
-            vm.workload,
-        )
-        _require(
-            vm.guest_policy in GUEST_POLICIES and vm.guest_policy != "opt",
-            f"{p}.guest_policy",
-            "must be one of "
-            + ", ".join(sorted(n for n in GUEST_POLICIES if n != "opt"))
-            + " (opt needs the future: replay only)",
-            vm.guest_policy,
-        )
-        _require(
-            0 <= vm.free_low_pct < vm.free_high_pct < 50,
-            f"{p}.free_low_pct",
-            "needs 0 <= free_low_pct < free_high_pct < 50",
-            vm.free_low_pct,
-        )
-        _require(vm.refs_per_tick >= 1, f"{p}.refs_per_tick", "must be >= 1", vm.refs_per_tick)
-        _require(vm.fault_ms >= 0, f"{p}.fault_ms", "must be >= 0", vm.fault_ms)
-        _require(vm.ws_tau_s > 0, f"{p}.ws_tau_s", "must be > 0", vm.ws_tau_s)
-        _require(
-            vm.balloon_batches_per_tick >= 1,
-            f"{p}.balloon_batches_per_tick",
-            "must be >= 1",
-            vm.balloon_batches_per_tick,
-        )
-        _require(vm.shares > 0, f"{p}.shares", "must be > 0", vm.shares)
-        _require(
-            0 <= vm.balloon_mib < vm.mem_mib,
-            f"{p}.balloon_mib",
-            "must be in [0, mem_mib)",
-            vm.balloon_mib,
-        )
-        check_workload_params(vm.workload, vm.workload_params, f"{p}.workload_params")
 
 
 def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:

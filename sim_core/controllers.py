@@ -32,6 +32,8 @@ class Observation:
     fault_rate: np.ndarray  # guest page faults per second over the last period
     active: np.ndarray  # sampled fraction of the guest's usable memory touched last period
     shares: np.ndarray
+    busy: np.ndarray  # fraction of the period each guest's vCPU ran rather than waited on I/O
+    disk_backlog_s: float  # seconds of work queued at the disk
 
 
 class Controller(ABC):
@@ -39,6 +41,7 @@ class Controller(ABC):
     None to leave the balloons alone."""
 
     name: ClassVar[str]
+    needs_history: ClassVar[bool] = False  # True: waits one period for rates and samples
 
     def __init__(self, hv) -> None:  # hv: sim_core.config.HypervisorConfig
         self.hv = hv
@@ -75,6 +78,7 @@ class Proportional(Controller):
     page, rho = S / (P * (f + k * (1 - f))) with k = 1 / (1 - tau): idle pages cost more."""
 
     name = "proportional"
+    needs_history = True
 
     def targets(self, obs: Observation) -> np.ndarray | None:
         k = 1.0 / (1.0 - self.hv.tax_rate)
@@ -147,21 +151,43 @@ class Mom(Controller):
 
 
 class WorkingSet(Controller):
-    """Balloon = guest memory - estimated working set - headroom. The working set is the
-    sampled active fraction of the guest's usable memory; a guest that faults hard has its
-    estimate raised, since sampling misses what it cannot keep resident."""
+    """Balloon = guest memory - estimated working set - headroom, while the host is short
+    of memory (with plenty free, balloons drain back 10% of guest memory a decision).
+    The working set is the sampled active fraction of the guest's usable memory, smoothed
+    so it falls slowly and rises at once, plus the pages the guest faulted in over the
+    period: sampling cannot see what a squeezed guest fails to keep resident. A guest
+    faulting over ``pff_upper`` (or over ``pff_lower`` while it waits on I/O most of the
+    time) is deflated whatever the estimate says; nothing inflates while the disk is more
+    than 0.5 s behind."""
 
     name = "ws"
+    needs_history = True
+
+    def __init__(self, hv) -> None:
+        super().__init__(hv)
+        self.slow: np.ndarray | None = None
 
     def targets(self, obs: Observation) -> np.ndarray | None:
         usable = (obs.mem - obs.balloon).astype(np.float64)
-        wss = obs.active * usable
-        # Faults mean the guest is short of its working set: add what it faulted in.
-        wss = wss + np.minimum(obs.fault_rate * obs.period_s, usable)
+        active = obs.active if self.slow is None else np.maximum(obs.active, self.slow)
+        self.slow = active if self.slow is None else 0.7 * self.slow + 0.3 * obs.active
+        wss = active * usable + np.minimum(obs.fault_rate * obs.period_s, usable)
         want = wss * (1.0 + self.hv.ws_headroom_pct / 100.0)
         target = obs.mem - want
-        # Move at most 10% of guest memory per decision, so a wrong estimate is cheap.
-        limit = 0.10 * obs.mem
+        if obs.host_free >= 4 * obs.host_high:  # no pressure: give memory back
+            target = np.minimum(target, obs.balloon - 0.10 * obs.mem)
+        if obs.disk_backlog_s > 0.5:  # the disk is far behind: inflating would queue writes
+            target = np.minimum(target, obs.balloon)
+        # A guest that thrashes in its own memory, or waits on I/O most of the time while
+        # faulting itself, gets memory back at once: a slowed guest touches fewer pages, so
+        # sampling alone would squeeze it further. (Host faults are the host's doing.)
+        hv = self.hv
+        starving = (obs.fault_rate > hv.pff_upper) | (
+            (obs.busy < 0.5) & (obs.fault_rate > hv.pff_lower)
+        )
+        target = np.where(starving, obs.balloon - 0.10 * obs.mem, target)
+        # Move at most 5% of guest memory per decision, so a wrong estimate is cheap.
+        limit = 0.05 * obs.mem
         target = np.clip(target, obs.balloon - limit, obs.balloon + limit)
         return np.clip(np.round(target), 0, obs.mem - 1).astype(np.int64)
 
@@ -171,6 +197,7 @@ class PageFaultFrequency(Controller):
     second, inflate one faulting below L, by a fixed step."""
 
     name = "pff"
+    needs_history = True
 
     def targets(self, obs: Observation) -> np.ndarray | None:
         hv = self.hv

@@ -25,6 +25,7 @@ from sim_core.policies import (
     ESC,
     LRU,
     WS,
+    esc_note_cleared,
     esc_note_reference,
     on_hit,
     on_load,
@@ -39,6 +40,7 @@ from sim_core.state import (
     BLK_CACHED,
     BLK_EVICTED,
     C_BALLOON_RECLAIMS,
+    C_BALLOON_WRITES,
     C_DOUBLE_PAGING,
     C_ESC_00,
     C_EVICTIONS,
@@ -89,6 +91,8 @@ from sim_core.state import (
     H_IOBUF_PER_REQ_X1000,
     H_NFRAMES,
     H_NRES,
+    H_NRES_BLOCKS,
+    H_NRES_FRAMES,
     H_NUNITS,
     H_SWAP_CAP,
     H_SWAP_POLICY,
@@ -197,33 +201,27 @@ def queue_length(w, t):
 # ---- host memory -----------------------------------------------------------------------------
 @njit(cache=True)
 def _resident_add(w, u):
-    n = w.hi[H_NRES]
-    w.hu[n, HU_RES] = u
+    nf = w.hi[H_NFRAMES]
+    col, base = (H_NRES_FRAMES, 0) if u < nf else (H_NRES_BLOCKS, nf)
+    n = w.hi[col]
+    w.hu[base + n, HU_RES] = u
     w.hu[u, HU_POS] = n
-    w.hi[H_NRES] = n + 1
+    w.hi[col] = n + 1
+    w.hi[H_NRES] += 1
 
 
 @njit(cache=True)
 def _resident_remove(w, u):
-    last = w.hi[H_NRES] - 1
+    nf = w.hi[H_NFRAMES]
+    col, base = (H_NRES_FRAMES, 0) if u < nf else (H_NRES_BLOCKS, nf)
+    last = w.hi[col] - 1
     pos = w.hu[u, HU_POS]
-    moved = w.hu[last, HU_RES]
-    w.hu[pos, HU_RES] = moved
+    moved = w.hu[base + last, HU_RES]
+    w.hu[base + pos, HU_RES] = moved
     w.hu[moved, HU_POS] = pos
     w.hu[u, HU_POS] = -1
-    w.hi[H_NRES] = last
-
-
-@njit(cache=True)
-def _evictable(w, u, strict):
-    """Can the host take unit u? ``strict`` also spares pinned swap blocks and frames it
-    has no swap space for."""
-    nf = w.hi[H_NFRAMES]
-    if u >= nf:
-        return not (strict and w.gi[w.sg[u - nf], PINNED] == 1)
-    if not strict or w.hi[H_SWAP_USED] < w.hi[H_SWAP_CAP]:
-        return True
-    return w.hi[H_DISCARD] == 1 and _clean_file(w, u)
+    w.hi[col] = last
+    w.hi[H_NRES] -= 1
 
 
 @njit(cache=True)
@@ -233,23 +231,47 @@ def _clean_file(w, f):
 
 
 @njit(cache=True)
+def _evictable(w, u):
+    """The host may take unit u: a swap block unless pinned; a frame if it has swap space
+    for it or may discard a clean copy."""
+    nf = w.hi[H_NFRAMES]
+    if u >= nf:
+        return w.gi[w.sg[u - nf], PINNED] == 0
+    if w.hi[H_SWAP_USED] < w.hi[H_SWAP_CAP]:
+        return True
+    return w.hi[H_DISCARD] == 1 and _clean_file(w, u)
+
+
+@njit(cache=True)
+def _random_resident(w):
+    """A unit drawn uniformly from everything resident: frames and cached swap blocks."""
+    nres = w.hi[H_NRES]
+    r = next_below(w.hrng, 0, nres)
+    nfr = w.hi[H_NRES_FRAMES]
+    if r < nfr:
+        return w.hu[r, HU_RES]
+    return w.hu[w.hi[H_NFRAMES] + r - nfr, HU_RES]
+
+
+@njit(cache=True)
 def _host_victim(w):
-    """A resident unit chosen blindly: uniformly at random (ESX), or by a CLOCK over the
-    accessed bits the host sees. -1 when nothing is resident."""
-    n = w.hi[H_NRES]
-    if n == 0:
+    """What the host reclaims next, blindly: guest frames and the blocks of guest swap
+    files it caches alike, uniformly at random (ESX) or by a CLOCK over the accessed bits
+    it sees. Pinned swap blocks are spared while anything else can go. -1 when nothing is
+    resident."""
+    if w.hi[H_NRES] == 0:
         return -1
     if w.hi[H_SWAP_POLICY] == 0:
         for _ in range(32):
-            u = w.hu[next_below(w.hrng, 0, n), HU_RES]
-            if _evictable(w, u, True):
+            u = _random_resident(w)
+            if _evictable(w, u):
                 return u
-        return w.hu[next_below(w.hrng, 0, n), HU_RES]
-    nunits = w.hi[H_NUNITS]
+        return _random_resident(w)
     nf = w.hi[H_NFRAMES]
+    nunits = w.hi[H_NUNITS]
     u = w.hi[H_HAND]
     for _ in range(2 * nunits):
-        if w.hu[u, HU_POS] >= 0 and _evictable(w, u, True):
+        if w.hu[u, HU_POS] >= 0 and _evictable(w, u):
             if u < nf:
                 accessed = w.fb[u, FB_HACC] == 1
                 w.fb[u, FB_HACC] = 0
@@ -260,7 +282,7 @@ def _host_victim(w):
                 w.hi[H_HAND] = (u + 1) % nunits
                 return u
         u = (u + 1) % nunits
-    return w.hu[0, HU_RES]  # everything pinned or unswappable: take one anyway
+    return _random_resident(w)  # nothing evictable: take one anyway
 
 
 @njit(cache=True)
@@ -494,10 +516,12 @@ def balloon_inflate(w, g, n, t):
     lo = w.gi[g, F_LO]
     for _ in range(n):
         if w.gi[g, FREE_TOP] == 0:
+            writes = w.cnt[g, C_SWAP_OUTS] + w.cnt[g, C_WRITEBACKS]
             t, ok = reclaim_one(w, g, t)
             if not ok:
                 break
             w.cnt[g, C_BALLOON_RECLAIMS] += 1
+            w.cnt[g, C_BALLOON_WRITES] += w.cnt[g, C_SWAP_OUTS] + w.cnt[g, C_WRITEBACKS] - writes
         f = _pop_free(w, g)
         w.fb[f, FB_STATE] = BALLOONED
         host_release(w, g, f)
@@ -690,28 +714,29 @@ def run_tick(w, t0, tick_ms, slices):
 # ---- warm start ------------------------------------------------------------------------------
 @njit(cache=True)
 def warm_load(w, g, pages, count):
-    """Make the first ``count`` of ``pages`` resident in guest g, without I/O (a warm
-    start: the state a guest is in after running a while). Returns pages loaded."""
+    """Make the first ``count`` of ``pages`` (hottest first) resident in guest g without
+    I/O: a warm start, the state a guest is in after running a while. They load coldest
+    first, so recency-ordered policies see the hottest as most recent, and with R = 0, so
+    the first references tell hot from cold. Returns pages loaded; the frame of
+    ``pages[i]`` is F_LO + loaded - 1 - i."""
     plo = w.gi[g, P_LO]
-    loaded = 0
-    for i in range(min(count, len(pages))):
-        if w.gi[g, FREE_TOP] == 0:
-            break
+    pol = w.gi[g, POLICY]
+    n = min(count, len(pages), w.gi[g, FREE_TOP])
+    for i in range(n - 1, -1, -1):
         p = plo + pages[i]
-        if w.pg[p, PG_FRAME] >= 0:
-            continue
         f = _pop_free(w, g)
         w.fr[f, FR_PAGE] = p
         w.pg[p, PG_FRAME] = f
         w.pb[p, PB_STATE] = RESIDENT
         w.fb[f, FB_STATE] = USED
         w.fb[f, FB_KIND] = w.pb[p, PB_KIND]
-        w.fb[f, FB_REF] = 1
+        w.fb[f, FB_REF] = 0
         w.fb[f, FB_MOD] = 1 if w.pb[p, PB_KIND] == ANON else 0
         w.gi[g, N_USED] += 1
-        on_load(w, g, f, w.gi[g, POLICY])
-        loaded += 1
-    return loaded
+        on_load(w, g, f, pol)
+        if pol == ESC:
+            esc_note_cleared(w, g, f)
+    return n
 
 
 @njit(cache=True)

@@ -29,6 +29,8 @@ from sim_core.policies import policy_id
 from sim_core.result import RunResult
 from sim_core.state import (
     BALLOONED,
+    C_BALLOON_RECLAIMS,
+    C_BALLOON_WRITES,
     C_DOUBLE_PAGING,
     C_ESC_00,
     C_EVICTIONS,
@@ -188,6 +190,7 @@ class Simulation:
         self.deadlocks = 0
         self.deadlocked_vms: set[int] = set()
         self._period_faults = w.cnt[:, C_FAULTS].copy()
+        self._period_refs = w.cnt[:, C_REFS].copy()
         self._fault_rate = np.zeros(len(cfg.vms))
         self._sample = self._new_sample()
         self._prev_cnt = w.cnt.copy()
@@ -207,12 +210,12 @@ class Simulation:
             room = int(self.mem_pages[g] - self.guest_high[g])
             n = kernel.warm_load(w, g, wl.warm_order().astype(np.int32), room)
             lo = int(w.gi[g, F_LO])
-            loaded_frames.append(np.arange(lo, lo + n, dtype=np.int64))
+            loaded_frames.append(np.arange(lo + n - 1, lo - 1, -1, dtype=np.int64))  # hottest first
         ranks = np.concatenate([np.arange(len(f)) for f in loaded_frames])
         guests = np.concatenate([np.full(len(f), g) for g, f in enumerate(loaded_frames)])
         frames = np.concatenate(loaded_frames)
         order = np.lexsort((guests, ranks))
-        kernel.warm_back(w, frames[order].astype(np.int64), 2 * self.host_high)
+        kernel.warm_back(w, frames[order].astype(np.int64), self.host_high)
 
     def _make_controller(self):
         hv = self.cfg.hypervisor
@@ -235,7 +238,8 @@ class Simulation:
                 w, g, w.gf[g, CLOCK_MS], int(self.guest_low[g]), int(self.guest_high[g])
             )
         host_was_short = w.hi[H_FREE] < self.host_low
-        if self.tick % cfg.hypervisor.period == 0:
+        period = cfg.hypervisor.period
+        if self.tick % period == 0 and (self.tick > 0 or not self.controller.needs_history):
             self._decide(t_end)
         self._move_balloons(t_end, host_was_short)
         kernel.host_reclaim(w, t_end, self.host_low, self.host_high)
@@ -273,12 +277,15 @@ class Simulation:
             sample.append(frames)
         return sample
 
-    def _observe(self) -> Observation:
+    def _observe(self, t: float) -> Observation:
         w, cfg = self.world, self.cfg
         period_s = cfg.hypervisor.period * self.tick_s
         faults = w.cnt[:, C_FAULTS] - self._period_faults
         self._period_faults = w.cnt[:, C_FAULTS].copy()
         self._fault_rate = faults / period_s
+        refs = w.cnt[:, C_REFS] - self._period_refs
+        self._period_refs = w.cnt[:, C_REFS].copy()
+        busy = np.clip(refs * self.ref_ms / (period_s * 1000.0), 0.0, 1.0)
         active = np.zeros(len(cfg.vms))
         for g, frames in enumerate(self._sample):
             usable = w.fb[frames, FB_STATE] != BALLOONED
@@ -299,10 +306,12 @@ class Simulation:
             fault_rate=self._fault_rate.copy(),
             active=active,
             shares=np.array([v.shares for v in cfg.vms], np.float64),
+            busy=busy,
+            disk_backlog_s=kernel.queue_length(w, t) / cfg.disk.iops,
         )
 
     def _decide(self, t: float) -> None:
-        obs = self._observe()
+        obs = self._observe(t)
         targets = self.controller.targets(obs)
         if targets is not None:
             self.target = np.clip(np.asarray(targets, np.int64), 0, self.mem_pages - 1)
@@ -442,6 +451,7 @@ class Simulation:
             total[C_EVICTIONS] + h[HC_SWAP_OUTS] + h[HC_DISCARDS] + total[C_HOST_BLOCK_DROPS]
         )
         reclaim_writes = int(total[C_SWAP_OUTS] + total[C_WRITEBACKS] + h[HC_SWAP_OUTS])
+        host_reclaimed = int(h[HC_SWAP_OUTS] + h[HC_DISCARDS])
         reclaim_reads = int(h[HC_SWAP_INS] + total[C_NESTED])
         stalled = w.gi[:, STALLED]
         if (stalled == kernel.STALL_OOM).any():
@@ -480,6 +490,15 @@ class Simulation:
             if reclaimed
             else 0.0,
             writes_per_reclaimed_page=reclaim_writes / reclaimed if reclaimed else 0.0,
+            host_writes_per_reclaimed_page=float(h[HC_SWAP_OUTS] / host_reclaimed)
+            if host_reclaimed
+            else 0.0,
+            balloon_reclaimed_pages=int(total[C_BALLOON_RECLAIMS]),
+            balloon_writes_per_reclaimed_page=float(
+                total[C_BALLOON_WRITES] / max(total[C_BALLOON_RECLAIMS], 1)
+            )
+            if total[C_BALLOON_RECLAIMS]
+            else 0.0,
             nested_faults=int(total[C_NESTED]),
             double_paging=int(total[C_DOUBLE_PAGING]),
             silent_swap_writes=int(total[C_SILENT_WRITES]),

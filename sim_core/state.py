@@ -103,8 +103,9 @@ C_ESC_11 = 20
 C_OOM = 21  # times reclaim found nothing to evict
 C_BALLOON_RECLAIMS = 22  # evictions forced by balloon inflation
 C_HOST_BLOCK_DROPS = 23  # this guest's cached swap blocks dropped by the host
-C_WAIT_MS = 24  # simulated ms spent waiting for I/O (integer ms*1000: microseconds)
-CNT_COLS = 25
+C_WAIT_MS = 24  # simulated time spent waiting for I/O, microseconds
+C_BALLOON_WRITES = 25  # writes issued by evictions the balloon forced
+CNT_COLS = 26
 
 # ---- host integer columns (hi) ---------------------------------------------------------------
 H_FREE = 0  # host frames free
@@ -121,7 +122,9 @@ H_NUNITS = 10
 H_TOTAL = 11  # host frames available to guests, buffers and swap-block cache
 H_GQ_HEAD = 12  # guest requests in flight: a FIFO of completion times (ring buffer gq)
 H_GQ_TAIL = 13
-HI_COLS = 14
+H_NRES_FRAMES = 14  # of H_NRES: guest frames ...
+H_NRES_BLOCKS = 15  # ... and guest swap-file blocks the host caches
+HI_COLS = 16
 GQ_CAPACITY = 1 << 18  # guest requests in flight tracked at most (older ones count as done)
 
 # ---- host float columns (hf) -----------------------------------------------------------------
@@ -170,7 +173,8 @@ SB_USED, SB_BLOCK, SB_ACC = 0, 1, 2
 SB_ROWS = 3
 # stk (int32, per frame): the free-frame stacks and the balloon stacks of every guest
 STK_FREE, STK_BAL = 0, 1
-# hu (int32, per host unit): dense list of resident units, and each unit's place in it
+# hu (int32, per host unit): dense lists of resident units (frames in rows [0, F), swap
+# blocks in rows [F, F+S)), and each unit's place in its list
 HU_RES, HU_POS = 0, 1
 
 WORLD_FIELDS = (

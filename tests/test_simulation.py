@@ -1,0 +1,246 @@
+"""The full host/guest simulation: the pathologies it must produce, its invariants, its
+determinism and its config validation. Every pathology comes out of the model; the
+scenarios only set the stage (sizes, workloads, policies)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import sim_core
+from sim_core import ConfigError, Simulation, build_config
+from sim_core.invariants import violations
+
+
+def summary(**overrides) -> dict:
+    return sim_core.run(build_config({}, **overrides)).summary
+
+
+# ---- I/O amplification -------------------------------------------------------------------
+PAGE_CACHE_HOST = {
+    "vms.count": 4,
+    "ticks": 60,
+    "host.overcommit": 1.5,
+    "vms.workload": "zipf",
+    "vms.workload_params.file_fraction": 1.0,  # all page cache ...
+    "vms.workload_params.write_ratio": 0.0,  # ... and clean
+    "vms.workload_params.footprint_mib": 230,
+}
+
+
+def test_host_swapping_writes_a_page_per_clean_page_the_balloon_drops_for_free():
+    host = summary(**PAGE_CACHE_HOST, **{"hypervisor.policy": "none"})
+    balloon = summary(**PAGE_CACHE_HOST, **{"hypervisor.policy": "mom"})
+    assert host["host_swap_outs"] > 1000
+    assert host["host_writes_per_reclaimed_page"] >= 0.95
+    assert host["silent_swap_writes"] == host["host_swap_outs"]  # all clean page cache
+    assert balloon["balloon_reclaimed_pages"] > 1000
+    assert balloon["balloon_writes_per_reclaimed_page"] <= 0.05
+    assert balloon["writes_per_reclaimed_page"] < 0.5 * host["writes_per_reclaimed_page"]
+
+
+def test_host_discard_of_clean_pages_avoids_the_writes():
+    discard = summary(**PAGE_CACHE_HOST, **{"hypervisor.policy": "none", "host.discard_clean": True})
+    assert discard["host_discards"] > 1000
+    assert discard["host_swap_outs"] == 0
+    assert discard["silent_swap_writes"] == 0
+
+
+# ---- push-pull ---------------------------------------------------------------------------
+PUSH_PULL = {
+    "vms.count": 1,
+    "ticks": 150,
+    "vms.mem_mib": 256,
+    "host.mem_mib": 116,
+    "host.reserve_mib": 16,
+    "hypervisor.policy": "static",
+    "vms.workload": "hotcold",
+    "vms.workload_params.hot_mib": 64,  # the working set
+    "vms.workload_params.cold_mib": 128,
+    "vms.workload_params.hot_prob": 0.999,
+    "vms.workload_params.file_fraction": 1.0,
+    "vms.workload_params.write_ratio": 0.0,
+}
+
+
+def test_push_pull_balloon_moves_pressure_from_host_to_guest():
+    balloons = [0, 60, 120, 160, 200, 230]
+    runs = [summary(**PUSH_PULL, **{"vms.balloon_mib": b}) for b in balloons]
+    host_swaps = [r["host_swap_outs"] for r in runs]
+    faults = [r["guest_faults"] for r in runs]
+    # host swapping falls as the balloon grows ...
+    assert all(b <= a for a, b in zip(host_swaps, host_swaps[1:], strict=False)), host_swaps
+    assert host_swaps[0] > 1000 and host_swaps[-1] == 0
+    # ... while the guest is fine until the balloon cuts into its 64 MiB working set
+    # (256 - 200 = 56 MiB left), where faults climb steeply.
+    before_knee = max(faults[:4])
+    assert faults[4] > 10 * max(before_knee, 1), faults
+    assert faults[5] >= faults[4]
+
+
+# ---- swap storm --------------------------------------------------------------------------
+STORM = {
+    "vms.count": 4,
+    "ticks": 80,
+    "host.overcommit": 1.5,
+    "vms.workload": "zipf",
+    "vms.workload_params.footprint_mib": 200,
+}
+
+
+def test_aggressive_inflation_causes_a_swap_storm_that_ws_and_mom_avoid():
+    storm = sim_core.run(build_config({}, **STORM, **{"hypervisor.policy": "aggressive"}))
+    calm = {p: summary(**STORM, **{"hypervisor.policy": p}) for p in ("ws", "mom")}
+    s = storm.summary
+    for other in calm.values():
+        assert s["host_io_buffers_peak_mib"] > 2 * other["host_io_buffers_peak_mib"]
+        assert s["host_swap_outs"] > other["host_swap_outs"]
+        assert s["throughput_mean"] < other["throughput_mean"]
+    # The feedback loop in the per-tick series: the disk queue and the host's I/O buffers
+    # grow while the host swaps.
+    host = storm.ticks["vm"] == -1
+    assert storm.ticks["io_queue"][host].max() > 1000
+    assert storm.ticks["host_swap_outs"][host].sum() == s["host_swap_outs"]
+
+
+# ---- nested swapping -----------------------------------------------------------------------
+NESTED = {
+    "vms.count": 2,
+    "ticks": 100,
+    "vms.mem_mib": 128,
+    "vms.swap_mib": 128,
+    "host.overcommit": 1.6,
+    "hypervisor.policy": "none",
+    "vms.workload": "zipf",
+    "vms.workload_params.footprint_mib": 150,  # bigger than the guest: it swaps
+    "vms.workload_params.alpha": 0.6,
+}
+
+
+def test_nested_faults_under_host_pressure_and_pinning_removes_most():
+    plain = summary(**NESTED)
+    pinned = summary(**NESTED, **{"host.pin_guest_swap": True})
+    assert plain["guest_swap_outs"] > 1000 and plain["host_block_drops"] > 100
+    assert plain["nested_faults"] > 50
+    assert pinned["nested_faults"] < 0.5 * plain["nested_faults"]
+
+
+# ---- balloon overhead (Waldspurger, fig. 2) ------------------------------------------------
+@pytest.mark.parametrize("m", [96, 128, 192])
+def test_ballooned_vm_runs_within_a_few_percent_of_a_vm_configured_with_that_memory(m):
+    common = {
+        "vms.count": 1,
+        "ticks": 60,
+        "host.mem_mib": 512,
+        "vms.swap_mib": 256,
+        "vms.workload": "zipf",
+        "vms.workload_params.footprint_mib": 160,
+    }
+    ballooned = summary(
+        **common, **{"vms.mem_mib": 256, "hypervisor.policy": "static", "vms.balloon_mib": 256 - m}
+    )
+    configured = summary(**common, **{"vms.mem_mib": m, "hypervisor.policy": "none"})
+    gap = ballooned["throughput_mean"] / configured["throughput_mean"] - 1
+    assert abs(gap) < 0.08, gap
+
+
+# ---- invariants, determinism, validation ----------------------------------------------------
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"hypervisor.policy": "aggressive", "vms.workload": "db", "host.swap_policy": "clock"},
+        {"hypervisor.policy": "mom", "vms.guest_policy": "lru", "host.discard_clean": True},
+        {"hypervisor.policy": "ws", "vms.guest_policy": "ws", "host.pin_guest_swap": True},
+        {"hypervisor.policy": "proportional", "vms.guest_policy": "fifo", "vms.workload": "phases"},
+        {"hypervisor.policy": "pff", "vms.guest_policy": "random", "vms.workload": "scan"},
+        {"hypervisor.policy": "static", "vms.balloon_mib": 40, "vms.guest_policy": "file_first"},
+        {"hypervisor.policy": "none", "vms.guest_policy": "clock", "vms.swap_mib": 1},
+    ],
+)
+def test_invariants_hold_after_every_tick(overrides):
+    cfg = build_config(
+        {},
+        **{"vms.count": 3, "ticks": 25, "host.overcommit": 1.8, "vms.mem_mib": 64,
+           "vms.swap_mib": 32, **overrides},
+    )  # fmt: skip
+    sim = Simulation(cfg)
+    assert violations(sim.world) == []
+    for tick in range(cfg.ticks):
+        sim.step()
+        assert violations(sim.world) == [], f"tick {tick}"
+
+
+def test_a_guest_with_nowhere_to_put_its_pages_is_out_of_memory_not_a_crash():
+    s = summary(**{"vms.count": 1, "ticks": 20, "vms.mem_mib": 32, "vms.swap_mib": 0,
+                   "vms.workload": "zipf", "vms.workload_params.footprint_mib": 64,
+                   "vms.deflate_on_oom": False})  # fmt: skip
+    assert s["outcome"] == "guest_oom"
+    assert s["guest_oom_vms"] == 1
+
+
+def test_same_config_same_result_and_seed_matters():
+    cfg = build_config({}, **{"vms.count": 2, "ticks": 30, "host.overcommit": 2.0,
+                              "hypervisor.policy": "mom", "vms.mem_mib": 96,
+                              "vms.workload_params.footprint_mib": 90})  # fmt: skip
+    a, b = sim_core.run(cfg), sim_core.run(cfg)
+    skip = {"wall_seconds", "refs_per_second"}
+    assert {k: v for k, v in a.summary.items() if k not in skip} == {
+        k: v for k, v in b.summary.items() if k not in skip
+    }
+    for col in a.ticks:
+        np.testing.assert_array_equal(a.ticks[col], b.ticks[col])
+    other = sim_core.run(build_config(cfg.to_dict(), seed=cfg.seed + 1))
+    assert a.summary["host_faults"] > 0
+    assert not np.array_equal(other.ticks["host_faults"], a.ticks["host_faults"])
+
+
+def test_result_tables_convert_to_arrow():
+    r = sim_core.run(build_config({}, **{"ticks": 5, "vms.count": 2, "vms.mem_mib": 32}))
+    summary_table, ticks = r.summary_table(), r.ticks_table()
+    assert summary_table.num_rows == 1
+    assert ticks.num_rows == 5 * 3  # two guests and the host, every tick
+    for key in ("outcome", "references", "io_per_reclaimed_page", "profit_per_host_hour",
+                "vms.count", "host.mem_mib", "wall_seconds", "refs_per_second"):  # fmt: skip
+        assert key in summary_table.column_names
+    assert set(np.unique(r.ticks["vm"])) == {-1, 0, 1}
+
+
+def test_overcommit_derives_host_memory():
+    cfg = build_config({}, **{"vms.count": 4, "vms.mem_mib": 256, "host.overcommit": 2.0})
+    assert cfg.host.mem_mib == 512 + cfg.host.reserve_mib
+    cfg = build_config({}, **{"vms.count": 2, "vms.mem_mib": 256, "host.mem_mib": 1024,
+                              "host.reserve_mib": 0})  # fmt: skip
+    assert math.isclose(cfg.host.overcommit, 0.5)
+
+
+def test_vms_overrides_apply_to_every_vm_and_one_vm():
+    cfg = build_config({}, **{"vms.count": 3, "vms.mem_mib": 100, "vms.1.mem_mib": 50})
+    assert [v.mem_mib for v in cfg.vms] == [100, 50, 100]
+    cfg = build_config({"vms": [{"workload": "db"}, {"workload": "idle"}]}, **{"vms.count": 3})
+    assert [v.workload for v in cfg.vms] == ["db", "idle", "idle"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"ticks": 0}, "ticks"),
+        ({"host.swap_policy": "lru"}, "host.swap_policy"),
+        ({"hypervisor.policy": "magic"}, "hypervisor.policy"),
+        ({"vms.guest_policy": "opt"}, "vms[0].guest_policy"),
+        ({"vms.mem_mib": -5}, "vms[0].mem_mib"),
+        ({"vms.workload": "bitcoin"}, "vms[0].workload"),
+        ({"vms.workload_params.alpha": -1}, "vms[0].workload_params.alpha"),
+        ({"host.memmib": 100}, "host.memmib"),
+        ({"disk.iops": 0}, "disk.iops"),
+        ({"host.overcommit": -1.0}, "host.overcommit"),
+        ({"vms.mem_mib": "lots"}, "vms[0].mem_mib"),
+        ({"vms.balloon_mib": 300, "vms.mem_mib": 256}, "vms[0].balloon_mib"),
+        ({"hypervisor.lock_order": "random"}, "hypervisor.lock_order"),
+    ],
+)
+def test_bad_config_is_rejected_naming_the_field(overrides, field):
+    with pytest.raises(ConfigError) as err:
+        build_config({}, **overrides)
+    assert str(err.value).startswith(field), str(err.value)
