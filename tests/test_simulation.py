@@ -42,7 +42,9 @@ def test_host_swapping_writes_a_page_per_clean_page_the_balloon_drops_for_free()
 
 
 def test_host_discard_of_clean_pages_avoids_the_writes():
-    discard = summary(**PAGE_CACHE_HOST, **{"hypervisor.policy": "none", "host.discard_clean": True})
+    discard = summary(
+        **PAGE_CACHE_HOST, **{"hypervisor.policy": "none", "host.discard_clean": True}
+    )
     assert discard["host_discards"] > 1000
     assert discard["host_swap_outs"] == 0
     assert discard["silent_swap_writes"] == 0
