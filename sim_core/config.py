@@ -100,19 +100,51 @@ class HypervisorConfig:
 
 @dataclass(frozen=True)
 class EconomicsConfig:
-    """Prices and SLA. Defaults: ~$0.005/GiB-hour is the memory share of a public-cloud
-    general-purpose instance; SLA credits follow the public-cloud tier of 10% credit."""
+    """Prices and SLA. ~$0.005 per GiB-hour is the memory share of a public-cloud
+    general-purpose instance; the host's cost per GiB-hour covers hardware, power and
+    space. SLA credits follow public-cloud compute SLAs (e.g. EC2: 10% of the bill under
+    99.99% availability, 30% under 99%, 100% under 95%), with availability read as a VM's
+    throughput relative to its native throughput."""
 
     price_per_gib_hour: float = 0.005  # revenue per configured guest GiB-hour
-    host_cost_per_gib_hour: float = 0.003  # cost of a host GiB-hour (hardware, power, space)
-    sla_threshold: float = 0.9  # a VM under this fraction of native throughput violates
-    sla_credit_fraction: float = 0.10  # of its revenue credited back on a violation
+    host_cost_per_gib_hour: float = 0.003  # cost of a host GiB-hour
+    sla_threshold: float = 0.9  # a VM under this fraction of native throughput violates ...
+    sla_credit_fraction: float = 0.10  # ... and this share of its revenue is credited back
+    sla_threshold_2: float = 0.75  # deeper tier
+    sla_credit_fraction_2: float = 0.30
+    sla_threshold_3: float = 0.5  # deepest tier
+    sla_credit_fraction_3: float = 1.0
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """``mode = "replay"``: VM 0's reference stream through one cache, no host."""
+
+    policy: str = "lru"
+    cache_mib: float = 64.0
+    references: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class LocksConfig:
+    """``mode = "locks"``: random schedules of the balloon lock protocol (order from
+    ``hypervisor.lock_order``)."""
+
+    guests: int = 1  # guest threads ballooning at once
+    host_threads: int = 1  # host reclaim threads calling back into guests
+    ops: int = 1  # operations per thread, back to back
+    trials: int = 1000  # random schedules
+
+
+MODES = ("host", "replay", "locks")
 
 
 @dataclass(frozen=True)
 class SimConfig:
-    """One simulation run."""
+    """One run: the full host simulation (``mode = "host"``), a trace replay of one
+    workload through one cache (``"replay"``), or the lock protocol alone (``"locks"``)."""
 
+    mode: str = "host"
     ticks: int = 200
     seed: int = 0
     tick_ms: float = 100.0
@@ -122,6 +154,8 @@ class SimConfig:
     disk: DiskConfig = field(default_factory=DiskConfig)
     hypervisor: HypervisorConfig = field(default_factory=HypervisorConfig)
     economics: EconomicsConfig = field(default_factory=EconomicsConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    locks: LocksConfig = field(default_factory=LocksConfig)
     vms: tuple[VMConfig, ...] = field(default_factory=lambda: (VMConfig(name="vm0"),))
 
     # ---- derived quantities -------------------------------------------------------------
@@ -146,9 +180,9 @@ class SimConfig:
         """Config columns with dotted names for the summary row. Per-VM fields appear as
         ``vms.<field>`` when every VM agrees, else as None (the full list is in to_json)."""
         out: dict[str, Any] = {}
-        for name in ("ticks", "seed", "tick_ms", "page_kib", "warm_start"):
+        for name in _TOP_SCALARS:
             out[name] = getattr(self, name)
-        for section in ("host", "disk", "hypervisor", "economics"):
+        for section in _SECTIONS:
             for key, value in dataclasses.asdict(getattr(self, section)).items():
                 out[f"{section}.{key}"] = value
         out["vms.count"] = len(self.vms)
@@ -167,8 +201,10 @@ _SECTIONS: dict[str, type] = {
     "disk": DiskConfig,
     "hypervisor": HypervisorConfig,
     "economics": EconomicsConfig,
+    "replay": ReplayConfig,
+    "locks": LocksConfig,
 }
-_TOP_SCALARS = ("ticks", "seed", "tick_ms", "page_kib", "warm_start")
+_TOP_SCALARS = ("mode", "ticks", "seed", "tick_ms", "page_kib", "warm_start")
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -245,7 +281,22 @@ def _validate(cfg: SimConfig) -> None:
     from sim_core.policies import GUEST_POLICIES
     from sim_core.workloads import WORKLOADS, check_workload_params
 
+    _require(cfg.mode in MODES, "mode", f"must be one of {', '.join(MODES)}", cfg.mode)
     _require(cfg.ticks >= 1, "ticks", "must be >= 1", cfg.ticks)
+    r = cfg.replay
+    _require(
+        r.policy in GUEST_POLICIES,
+        "replay.policy",
+        f"must be one of {', '.join(GUEST_POLICIES)}",
+        r.policy,
+    )
+    _require(r.cache_mib > 0, "replay.cache_mib", "must be > 0", r.cache_mib)
+    _require(r.references >= 1, "replay.references", "must be >= 1", r.references)
+    lk = cfg.locks
+    _require(lk.guests >= 1, "locks.guests", "must be >= 1", lk.guests)
+    _require(lk.host_threads >= 0, "locks.host_threads", "must be >= 0", lk.host_threads)
+    _require(lk.ops >= 1, "locks.ops", "must be >= 1", lk.ops)
+    _require(lk.trials >= 1, "locks.trials", "must be >= 1", lk.trials)
     _require(cfg.tick_ms > 0, "tick_ms", "must be > 0", cfg.tick_ms)
     _require(cfg.page_kib in (4, 8, 16, 64), "page_kib", "must be 4, 8, 16 or 64", cfg.page_kib)
     _require(cfg.seed >= 0, "seed", "must be >= 0", cfg.seed)

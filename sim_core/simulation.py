@@ -548,8 +548,3 @@ def native_throughput(cfg: SimConfig, g: int) -> float:
             sim.step()
         _native_cache[key] = float(sim.vm_throughputs()[0])
     return _native_cache[key]
-
-
-def run(config: SimConfig) -> RunResult:
-    """Run one simulation: the one door into sim_core."""
-    return Simulation(config).run()

@@ -1,0 +1,351 @@
+"""Sweep commands: `run`, `show`, `sweeps`, `status`, `compact`; and `run_sweep`, the driver
+loop that skips stored runs and writes each result to the store as it arrives."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness import store
+from harness.cli import app
+from harness.errors import UserError
+from harness.progress import SweepProgress
+from harness.spec import SweepSpec, load_spec
+from harness.sweeps_catalog import resolve, shipped
+
+EXECUTORS = ("ray", "local")
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did in one `balloonlab run`."""
+
+    sweep: str
+    runs: int  # in the spec
+    done: int  # executed now and stored, outcome not `failed`
+    skipped: int  # stored before (not `failed`): not run again
+    failed: int  # executed now, stored as `failed` (retried next time)
+    retried: int  # of the executed, how many had failed before
+    seconds: float
+    executor: str
+    results: str
+
+
+def run_sweep(
+    spec: SweepSpec,
+    executor: Any,
+    results: Path | str,
+    *,
+    fresh: bool = False,
+    progress: SweepProgress | None = None,
+) -> SweepReport:
+    """Run the spec's runs that are not stored yet and store each result as it arrives, so
+    an interrupted driver loses at most the runs in flight. ``fresh`` deletes the sweep's
+    stored files first. Failed runs are stored with their error and retried next time."""
+    start = time.perf_counter()
+    progress = progress or SweepProgress(enabled=False)
+    if fresh:
+        store.remove_sweep(results, spec.name)
+    store.clean_temp_files(results, spec.name)
+    outcomes = store.stored_outcomes(results, spec.name)
+    pending = [r for r in spec.runs if outcomes.get(r.run_id, store.FAILED) == store.FAILED]
+    retry = [r.run_id for r in pending if r.run_id in outcomes]
+    # A failed row inside a compacted part would outlive its retry: forget it first.
+    store.drop_runs(results, spec.name, retry, compacted_only=True)
+    skipped = len(spec.runs) - len(pending)
+    progress.start_sweep(spec.name, len(pending), skipped)
+    done = failed = 0
+    for completed in executor.map(pending):
+        store.write_run(
+            results,
+            completed.run,
+            completed.summary,
+            completed.ticks,
+            node_id=completed.node_id,
+            host=completed.host,
+        )
+        failed += completed.failed
+        done += not completed.failed
+        progress.advance(completed.failed)
+    return SweepReport(
+        sweep=spec.name,
+        runs=len(spec.runs),
+        done=done,
+        skipped=skipped,
+        failed=failed,
+        retried=len(retry),
+        seconds=round(time.perf_counter() - start, 3),
+        executor=getattr(executor, "name", type(executor).__name__),
+        results=str(results),
+    )
+
+
+def _load_specs(args: list[str]) -> list[SweepSpec]:
+    """Load and validate every spec before anything runs."""
+    specs = [load_spec(resolve(arg)) for arg in args]
+    seen: dict[str, str] = {}
+    for spec in specs:
+        if spec.name in seen:
+            other = seen[spec.name]
+            raise UserError(f"{spec.source}: [sweep] name: {spec.name!r} is also {other}'s")
+        seen[spec.name] = spec.source
+    return specs
+
+
+def _results_dir(results: Path | None) -> Path:
+    return results if results is not None else store.default_results()
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+RESULTS_HELP = "Results directory (default: $BALLOONLAB_RESULTS or ./results)."
+
+
+@app.command("run")
+def run_command(
+    specs: list[str] = typer.Argument(
+        ..., help="Spec files (*.toml) or names of shipped sweeps (see `balloonlab sweeps`)."
+    ),
+    results: Path | None = typer.Option(None, "--results", help=RESULTS_HELP),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        help="Ray cluster to join: auto, host:port or ray://host:port. Default: $RAY_ADDRESS, "
+        "else an embedded local Ray on 127.0.0.1.",
+    ),
+    executor: str = typer.Option("ray", "--executor", help="ray (default) or local."),
+    fresh: bool = typer.Option(False, "--fresh", help="Delete the sweeps' stored runs first."),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="Runs per Ray task (default: adaptive)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON list, one object per sweep."),
+) -> None:
+    """Run sweeps and store every run as Parquet, skipping runs already stored.
+
+    Each spec is validated and expanded before anything runs. Results go to
+    RESULTS/runs/sweep=<name>/<run_id>.parquet (one summary row) and
+    RESULTS/ticks/sweep=<name>/<run_id>.parquet (per-tick rows), written as they
+    arrive: an interrupted sweep resumes where it stopped. A run that raises is
+    stored with outcome `failed` and its error, and retried next time; the exit
+    code is then 1.
+
+    Example: balloonlab run smoke --executor local --json
+    """
+    if executor not in EXECUTORS:
+        raise UserError(f"--executor must be ray or local, got {executor!r}")
+    if address is not None and executor != "ray":
+        raise UserError("--address joins a Ray cluster: use it with --executor ray")
+    if batch_size is not None and batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {batch_size}")
+    loaded = _load_specs(specs)
+    results_dir = _results_dir(results)
+    from harness.executors import make_executor  # Ray is imported only when a run needs it
+
+    reports: list[SweepReport] = []
+    # With --json, stdout carries the report alone: anything else printed while the sweep
+    # runs (Ray prints notices such as a dead worker to stdout) goes to stderr instead.
+    quiet_stdout = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
+    with (
+        quiet_stdout,
+        make_executor(executor, address=address, batch_size=batch_size) as ex,
+        SweepProgress(enabled=None if not json_out else False) as progress,
+    ):
+        for spec in loaded:
+            reports.append(run_sweep(spec, ex, results_dir, fresh=fresh, progress=progress))
+    if json_out:
+        _print_json([asdict(r) for r in reports])
+    else:
+        table = Table("sweep", "runs", "done", "skipped", "failed", "seconds", title=None)
+        for r in reports:
+            failed = f"[red]{r.failed}[/]" if r.failed else "0"
+            table.add_row(
+                r.sweep, str(r.runs), str(r.done), str(r.skipped), failed, f"{r.seconds:.1f}"
+            )
+        console = Console()
+        console.print(table)
+        console.print(f"results in {results_dir}/ (executor: {executor})")
+        if any(r.failed for r in reports):
+            console.print(
+                "[red]some runs failed[/]: their rows hold the error; `balloonlab run` "
+                "again retries them"
+            )
+    if any(r.failed for r in reports):
+        # SystemExit, not typer.Exit: click swallows Exit when not in standalone mode
+        raise SystemExit(1)
+
+
+@app.command("show")
+def show_command(
+    spec: str = typer.Argument(..., help="A spec file or the name of a shipped sweep."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Expand a sweep spec without running it: one row per run with its varying keys.
+
+    Example: balloonlab show smoke
+    """
+    loaded = load_spec(resolve(spec))
+    rows = [
+        {"run_id": r.run_id, "replicate": r.replicate, "seed": r.seed, **r.point}
+        for r in loaded.runs
+    ]
+    if json_out:
+        _print_json(
+            {
+                "sweep": loaded.name,
+                "description": loaded.description,
+                "source": loaded.source,
+                "runs": len(loaded.runs),
+                "replicates": loaded.replicates,
+                "seed": loaded.seed,
+                "varying": loaded.varying,
+                "base": loaded.base,
+                "rows": rows,
+            }
+        )
+        return
+    console = Console()
+    console.print(f"[bold]{loaded.name}[/]: {loaded.description}")
+    console.print(
+        f"{len(loaded.runs)} runs ({loaded.replicates} replicate(s), sweep seed "
+        f"{loaded.seed}) from {loaded.source}"
+    )
+    table = Table()
+    for column in ["run_id", "replicate", "seed", *loaded.varying]:
+        table.add_column(column, overflow="fold")  # never cut a run id short
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in ["run_id", "replicate", "seed", *loaded.varying]))
+    console.print(table)
+
+
+@app.command("sweeps")
+def sweeps_command(
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON list."),
+) -> None:
+    """List the sweep specs shipped with balloonlab (usable by name in `run` and `show`).
+
+    Example: balloonlab sweeps
+    """
+    entries = []
+    for name, resource in shipped().items():
+        entry: dict[str, Any] = {"name": name, "path": str(resource)}
+        try:
+            loaded = load_spec(resource)
+            entry |= {"runs": len(loaded.runs), "description": loaded.description}
+        except UserError as exc:  # list a broken spec rather than hide the others
+            entry |= {"runs": None, "description": "", "error": str(exc)}
+        entries.append(entry)
+    if json_out:
+        _print_json(entries)
+        return
+    table = Table("name", "runs", "description")
+    for e in entries:
+        desc = e["description"] if "error" not in e else f"[red]invalid: {e['error']}[/]"
+        table.add_row(e["name"], str(e["runs"] if e["runs"] is not None else "-"), desc)
+    Console().print(table)
+
+
+def sweep_status(results: Path | str, sweep: str, spec: SweepSpec | None) -> dict[str, Any]:
+    """Stored counts of one sweep; with its spec, also how many runs are missing."""
+    outcomes = store.stored_outcomes(results, sweep)
+    if spec is None:
+        done = sum(o != store.FAILED for o in outcomes.values())
+        return {
+            "sweep": sweep,
+            "runs": None,
+            "done": done,
+            "failed": len(outcomes) - done,
+            "missing": None,
+            "not_in_spec": None,
+        }
+    ids = {r.run_id for r in spec.runs}
+    done = sum(1 for rid in ids if outcomes.get(rid, store.FAILED) != store.FAILED)
+    failed = sum(1 for rid in ids if outcomes.get(rid) == store.FAILED)
+    return {
+        "sweep": sweep,
+        "runs": len(ids),
+        "done": done,
+        "failed": failed,
+        "missing": len(ids) - done - failed,
+        "not_in_spec": sum(1 for rid in outcomes if rid not in ids),
+    }
+
+
+def _shipped_by_name() -> dict[str, SweepSpec]:
+    out: dict[str, SweepSpec] = {}
+    for resource in shipped().values():
+        try:
+            loaded = load_spec(resource)
+        except UserError:
+            continue
+        out[loaded.name] = loaded
+    return out
+
+
+@app.command("status")
+def status_command(
+    specs: list[str] | None = typer.Argument(
+        None, help="Specs to compare against (default: every stored sweep)."
+    ),
+    results: Path | None = typer.Option(None, "--results", help=RESULTS_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON list."),
+) -> None:
+    """Per sweep: runs done, failed, and missing from its spec.
+
+    Missing is counted against the given specs, or against the shipped spec of the
+    same name; for other sweeps only stored counts are shown.
+
+    Example: balloonlab status --results results --json
+    """
+    results_dir = _results_dir(results)
+    if specs:
+        known = {s.name: s for s in _load_specs(specs)}
+        names = list(known)
+    else:
+        if not (results_dir / store.RUNS).is_dir():
+            raise UserError(f"{results_dir}: no stored runs here (see --results)")
+        known = _shipped_by_name()
+        names = store.sweeps(results_dir)
+    rows = [sweep_status(results_dir, name, known.get(name)) for name in names]
+    if json_out:
+        _print_json(rows)
+        return
+    table = Table("sweep", "runs", "done", "failed", "missing")
+    for r in rows:
+        cells = [r["runs"], r["done"], r["failed"], r["missing"]]
+        table.add_row(r["sweep"], *("-" if c is None else str(c) for c in cells))
+    Console().print(table)
+
+
+@app.command("compact")
+def compact_command(
+    sweep: str = typer.Argument(..., help="Name of a stored sweep."),
+    results: Path | None = typer.Option(None, "--results", help=RESULTS_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON list, one per table."),
+) -> None:
+    """Merge a sweep's per-run files into one Parquet file per table, keeping every row.
+
+    Runs stored later go to their own files again; `compact` merges them in next time.
+
+    Example: balloonlab compact smoke --results results
+    """
+    results_dir = _results_dir(results)
+    if sweep not in store.sweeps(results_dir):
+        raise UserError(f"{sweep}: no such sweep under {results_dir}/")
+    reports = store.compact(results_dir, sweep)
+    if json_out:
+        _print_json([{**asdict(r), "sweep": sweep} for r in reports])
+        return
+    for r in reports:
+        where = r.path.name if r.path is not None else "-"
+        typer.echo(f"{sweep}/{r.table}: {r.files_before} file(s) -> {where} ({r.rows} rows)")
