@@ -513,6 +513,8 @@ def _resolve_host_memory(cfg: SimConfig) -> SimConfig:
         ratio = 1.0 if h.overcommit is None else h.overcommit
         _require(ratio > 0, "host.overcommit", "must be > 0", ratio)
         mem = int(math.ceil(guest_total / ratio)) + h.reserve_mib
+        if h.mem_mib is not None and abs(h.mem_mib - mem) <= 1:
+            mem = h.mem_mib  # a resolved config read back: the pair already agrees
         return dataclasses.replace(cfg, host=dataclasses.replace(h, mem_mib=mem, overcommit=ratio))
     available = h.mem_mib - h.reserve_mib
     ratio = guest_total / available if available > 0 else math.inf

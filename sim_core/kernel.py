@@ -695,8 +695,10 @@ def run_tick(w, t0, tick_ms, slices):
             first_t = t_end
             second_t = t_end
             for g in range(n):
+                if w.gi[g, STALLED] != 0 or w.gi[g, REF_POS] >= w.gi[g, REF_LEN]:
+                    continue  # not runnable: its clock must not hold the others back
                 t = w.gf[g, CLOCK_MS]
-                if t < first_t and w.gi[g, REF_POS] < w.gi[g, REF_LEN] and w.gi[g, STALLED] == 0:
+                if t < first_t:
                     second_t = first_t
                     first_t = t
                     first = g

@@ -246,3 +246,40 @@ def test_bad_config_is_rejected_naming_the_field(overrides, field):
     with pytest.raises(ConfigError) as err:
         build_config({}, **overrides)
     assert str(err.value).startswith(field), str(err.value)
+
+
+@pytest.mark.parametrize("mem", [65, 67, 100, 333])
+def test_a_resolved_config_reads_back_as_itself(mem):
+    from sim_core.config import from_dict
+
+    cfg = build_config({}, **{"host.mem_mib": mem, "host.reserve_mib": 64, "vms.mem_mib": 100})
+    assert from_dict(cfg.to_dict()) == cfg
+
+
+# ---- the balloon lock protocol inside the simulation --------------------------------------
+LOCKED = {
+    "vms.count": 4,
+    "ticks": 100,
+    "host.overcommit": 1.6,
+    "hypervisor.policy": "mom",
+    "hypervisor.period": 2,  # heavy ballooning: a decision every other tick
+    "hypervisor.lock_contention": 1.0,
+}
+
+
+def test_natural_lock_order_deadlocks_guests_and_hostmem_first_never_does():
+    natural = sim_core.run(build_config({}, **LOCKED, **{"hypervisor.lock_order": "natural"}))
+    ordered = sim_core.run(build_config({}, **LOCKED, **{"hypervisor.lock_order": "hostmem_first"}))
+    assert natural.summary["deadlocks"] >= 1
+    assert natural.summary["deadlocked_vms"] >= 1
+    t = natural.ticks
+    for g in range(4):
+        mine = t["vm"] == g
+        stalled = t["stalled"][mine] > 0
+        if stalled.any():
+            first = int(np.argmax(stalled))
+            assert stalled[first:].all()  # a deadlocked guest never comes back
+            assert t["references"][mine][first + 1 :].sum() == 0
+    assert ordered.summary["deadlocks"] == 0
+    assert ordered.summary["outcome"] != "deadlock"
+    assert (ordered.ticks["stalled"] == 0).all()
