@@ -1,0 +1,157 @@
+"""`balloonlab bench`: the speed targets of DESIGN.md section 3, measured.
+
+- replay: one cache under each policy, 10M Zipf references, 16k frames over 64k pages
+  (targets: >= 30M refs/s for clock, fifo, esc; >= 20M for lru).
+- simulation: 4 guests, the host layer, balloons and a controller (target >= 10M guest
+  references/s on one core).
+- harness: per-run overhead of trivial runs (target < 20 ms) and the speed-up of a
+  CPU-bound sweep on every local core over one (target >= 0.9 x cores).
+Compile time (or loading numba's cached machine code) is measured apart, never counted
+in a rate.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+REPLAY_TARGETS = {"clock": 30e6, "fifo": 30e6, "esc": 30e6, "lru": 20e6}
+SIM_TARGET = 10e6
+OVERHEAD_TARGET_MS = 20.0
+SPEEDUP_TARGET = 0.9  # x cores
+
+
+def zipf_trace(references: int, footprint_pages: int, alpha: float = 0.9, seed: int = 0):
+    """A Zipf/IRM reference stream (20% writes) over ``footprint_pages`` pages."""
+    from sim_core.workloads import make_workload
+
+    mib = footprint_pages * 4 / 1024
+    wl = make_workload("zipf", {"footprint_mib": mib, "alpha": alpha}, footprint_pages, 4)
+    wl.reset(np.random.default_rng(seed))
+    return wl.generate(references)
+
+
+def bench_replay(
+    references: int = 10_000_000,
+    frames: int = 16_384,
+    footprint: int = 65_536,
+    policies: tuple[str, ...] = ("clock", "fifo", "esc", "lru", "random", "file_first", "ws",
+                                 "opt"),
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Replay throughput per policy on one core."""
+    from sim_core.replay import replay
+
+    pages, writes = zipf_trace(references, footprint)
+    rows = []
+    for policy in policies:
+        result = replay(pages, frames, policy, writes)
+        target = REPLAY_TARGETS.get(policy)
+        rows.append(
+            {
+                "policy": policy,
+                "references": result.references,
+                "faults": result.faults,
+                "seconds": result.seconds,
+                "compile_seconds": result.compile_seconds,
+                "refs_per_second": result.refs_per_second,
+                "target": target,
+                "meets_target": None if target is None else result.refs_per_second >= target,
+            }
+        )
+    return rows
+
+
+def bench_simulation(ticks: int = 100) -> dict[str, Any]:
+    """Guest references per second of the full simulation: 4 guests of 256 MiB, host
+    overcommit 1.5, the `mom` controller. The native-throughput baselines of the summary
+    are left out: they are separate simulations."""
+    import sim_core
+
+    overrides = {"vms.count": 4, "host.overcommit": 1.5, "hypervisor.policy": "mom"}
+    cfg = sim_core.build_config({}, ticks=ticks, **overrides)
+    start = time.perf_counter()
+    warm = sim_core.Simulation(sim_core.build_config(cfg.to_dict(), ticks=2))
+    warm.step()
+    compile_seconds = time.perf_counter() - start
+    sim = sim_core.Simulation(cfg)
+    start = time.perf_counter()
+    for _ in range(cfg.ticks):
+        sim.step()
+    seconds = time.perf_counter() - start
+    refs = int(sim.world.cnt[:, 0].sum())
+    rate = refs / seconds
+    return {
+        "guests": len(cfg.vms),
+        "ticks": ticks,
+        "references": refs,
+        "seconds": seconds,
+        "compile_seconds": compile_seconds,
+        "refs_per_second": rate,
+        "target": SIM_TARGET,
+        "meets_target": rate >= SIM_TARGET,
+    }
+
+
+def _spec(name: str, base: dict, grid: dict):
+    from harness.spec import parse_spec
+
+    return parse_spec({"sweep": {"name": name, "seed": 1}, "base": base, "grid": grid}, "bench")
+
+
+def _timed_sweep(spec, executor) -> tuple[float, float]:
+    """(wall seconds of the sweep, summed seconds inside the runs)."""
+    from harness.commands.run import run_sweep
+
+    inside = 0.0
+    results = tempfile.mkdtemp(prefix="balloonlab-bench-")
+    start = time.perf_counter()
+    original = executor.map
+
+    def counting(runs):
+        nonlocal inside
+        for completed in original(runs):
+            inside += completed.seconds
+            yield completed
+
+    executor.map = counting
+    run_sweep(spec, executor, results)
+    return time.perf_counter() - start, inside
+
+
+def bench_harness(runs: int = 200, cpu_runs: int | None = None) -> dict[str, Any]:
+    """Per-run overhead of trivial runs (local and Ray) and the speed-up of a CPU-bound
+    sweep on all local cores over one core (Ray both times)."""
+    from harness.executors import LocalExecutor, RayExecutor
+
+    cores = os.cpu_count() or 1
+    trivial = _spec("bench_trivial", {"mode": "locks", "locks.trials": 1},
+                    {"hypervisor.tax_rate": [i / (runs + 1) for i in range(runs)]})  # fmt: skip
+    out: dict[str, Any] = {"cores": cores, "trivial_runs": runs}
+    wall, inside = _timed_sweep(trivial, LocalExecutor())
+    out["overhead_ms_local"] = (wall - inside) / runs * 1000
+    with RayExecutor(num_cpus=cores) as ex:
+        ex.start()
+        wall, inside = _timed_sweep(trivial, ex)
+    out["overhead_ms_ray"] = (wall - inside) / runs * 1000
+    out["overhead_target_ms"] = OVERHEAD_TARGET_MS
+    out["overhead_meets_target"] = max(out["overhead_ms_local"], out["overhead_ms_ray"]) < 20
+    n = cpu_runs or 4 * cores
+    heavy = _spec("bench_cpu", {"vms.count": 2, "vms.mem_mib": 128, "ticks": 150,
+                                "host.overcommit": 1.2}, {"hypervisor.tax_rate":
+                                [round(0.01 * i, 2) for i in range(n)]})  # fmt: skip
+    times = {}
+    for cpus in sorted({1, cores}):
+        with RayExecutor(num_cpus=cpus, batch_size=1) as ex:
+            ex.start()
+            times[cpus] = _timed_sweep(heavy, ex)[0]
+    out["cpu_runs"] = n
+    out["sweep_seconds_1_core"] = times[1]
+    out["sweep_seconds_all_cores"] = times[cores]
+    out["speedup"] = times[1] / times[cores]
+    out["speedup_target"] = SPEEDUP_TARGET * cores
+    out["speedup_meets_target"] = out["speedup"] >= SPEEDUP_TARGET * cores
+    return out

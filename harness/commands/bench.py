@@ -1,0 +1,78 @@
+"""`balloonlab bench`: measure the speed targets (replay, simulation, harness)."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.cli import app
+from harness.errors import UserError
+
+PARTS = ("replay", "sim", "harness")
+
+
+def _mark(ok: bool | None) -> str:
+    return "" if ok is None else ("yes" if ok else "NO")
+
+
+@app.command()
+def bench(
+    only: list[str] = typer.Option([], "--only", help="replay, sim or harness (repeatable)."),
+    references: int = typer.Option(10_000_000, help="Replay: references per policy."),
+    ticks: int = typer.Option(100, help="Simulation: ticks of the 4-guest run."),
+    as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON."),
+) -> None:
+    """Measure replay, full-simulation and harness speed against the targets.
+
+    Example: balloonlab bench --only replay --only sim
+    """
+    from harness import bench as b
+
+    parts = only or list(PARTS)
+    for part in parts:
+        if part not in PARTS:
+            raise UserError(f"--only {part!r}: expected one of {', '.join(PARTS)}")
+    if references < 1000 or ticks < 1:
+        raise UserError("--references must be >= 1000 and --ticks >= 1")
+    out: dict = {}
+    console = Console(stderr=as_json)
+    if "replay" in parts:
+        console.print(f"replay: {references:,} Zipf references, 16k frames, 64k pages ...")
+        out["replay"] = b.bench_replay(references=references)
+    if "sim" in parts:
+        console.print(f"simulation: 4 guests, {ticks} ticks ...")
+        out["sim"] = b.bench_simulation(ticks=ticks)
+    if "harness" in parts:
+        console.print("harness: trivial-run overhead, CPU-bound speed-up (starts Ray) ...")
+        out["harness"] = b.bench_harness()
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    if "replay" in out:
+        t = Table(title="trace replay (one core)")
+        for col in ("policy", "refs/s", "target", "meets", "compile s"):
+            t.add_column(col)
+        for r in out["replay"]:
+            t.add_row(r["policy"], f"{r['refs_per_second'] / 1e6:.1f}M",
+                      "" if r["target"] is None else f"{r['target'] / 1e6:.0f}M",
+                      _mark(r["meets_target"]), f"{r['compile_seconds']:.2f}")  # fmt: skip
+        console.print(t)
+    if "sim" in out:
+        s = out["sim"]
+        console.print(
+            f"full simulation: {s['refs_per_second'] / 1e6:.2f}M guest refs/s "
+            f"(target {s['target'] / 1e6:.0f}M: {_mark(s['meets_target'])}); "
+            f"compile/load {s['compile_seconds']:.2f} s"
+        )
+    if "harness" in out:
+        h = out["harness"]
+        console.print(
+            f"harness: overhead {h['overhead_ms_local']:.1f} ms/run local, "
+            f"{h['overhead_ms_ray']:.1f} ms/run Ray (target < 20 ms: "
+            f"{_mark(h['overhead_meets_target'])}); speed-up {h['speedup']:.2f}x on "
+            f"{h['cores']} cores (target {h['speedup_target']:.2f}x: "
+            f"{_mark(h['speedup_meets_target'])})"
+        )

@@ -1,0 +1,83 @@
+"""`balloonlab sim`: one simulation, its summary printed (or as JSON)."""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.cli import app
+from harness.errors import UserError
+from harness.overrides import parse_overrides
+
+# What the human summary shows; --json prints every column.
+HEADLINE = (
+    "outcome", "references", "throughput_mean", "native_throughput", "slowdown",
+    "guest_faults", "guest_swap_outs", "guest_swap_ins", "writebacks", "file_drops",
+    "host_swap_outs", "host_swap_ins", "host_discards", "reclaimed_pages",
+    "io_per_reclaimed_page", "nested_faults", "silent_swap_writes", "stale_swap_reads",
+    "false_swap_reads", "deadlocks", "host_io_buffers_peak_mib", "balloon_mean_mib",
+    "sla_violations", "profit_per_host_hour", "wall_seconds", "refs_per_second",
+)  # fmt: skip
+
+
+def load_config_file(path: Path) -> dict:
+    """A TOML config: top-level keys, [host], [disk], [hypervisor], [economics], [[vms]]."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such config file")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _jsonable(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else str(value)
+    return value
+
+
+def _human(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+@app.command()
+def sim(
+    config: Path | None = typer.Option(None, "--config", "-c", help="TOML config file."),
+    overrides: list[str] = typer.Option(
+        [], "--set", "-s", help="Override a config key: key=value (repeatable)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole summary as JSON."),
+    ticks_out: Path | None = typer.Option(
+        None, "--ticks-out", help="Also write the per-tick series to this Parquet file."
+    ),
+) -> None:
+    """Run one simulation and print its summary.
+
+    Example: balloonlab sim --set vms.count=4 --set host.overcommit=1.5 --set hypervisor.policy=mom
+    """
+    import sim_core
+
+    raw = load_config_file(config) if config else {}
+    cfg = sim_core.build_config(raw, **parse_overrides(overrides))
+    result = sim_core.run(cfg)
+    if ticks_out is not None and result.ticks:
+        import pyarrow.parquet as pq
+
+        pq.write_table(result.ticks_table(), ticks_out)
+    if as_json:
+        typer.echo(json.dumps({k: _jsonable(v) for k, v in result.summary.items()}))
+        return
+    table = Table(title=f"balloonlab sim ({cfg.mode})", show_header=False)
+    for key in HEADLINE:
+        if key in result.summary:
+            value = result.summary[key]
+            table.add_row(key, _human(value))
+    Console().print(table)
