@@ -1,0 +1,23 @@
+-- Figure 1: disk I/O per reclaimed page (writes + reads) by reclaim mechanism and overcommit.
+-- param: sweep = fig01_io_amplification
+SELECT
+    CASE
+        WHEN "host.discard_clean" THEN 'host discard'
+        WHEN "hypervisor.policy" = 'none' THEN 'host swapping'
+        ELSE 'balloon'
+    END AS mechanism,
+    "hypervisor.policy" AS policy,
+    "host.overcommit" AS overcommit,
+    count(*) AS runs,
+    avg(io_per_reclaimed_page) AS io_per_page,
+    avg(writes_per_reclaimed_page) AS writes_per_page,
+    avg(io_per_reclaimed_page - writes_per_reclaimed_page) AS reads_per_page,
+    avg(reclaimed_pages) AS reclaimed_pages,
+    avg(host_swap_outs) AS host_swap_outs,
+    avg(host_discards) AS host_discards,
+    avg(balloon_reclaimed_pages) AS balloon_reclaimed_pages,
+    avg(silent_swap_writes) AS silent_swap_writes
+FROM completed_runs
+WHERE sweep = $sweep
+GROUP BY ALL
+ORDER BY overcommit, mechanism

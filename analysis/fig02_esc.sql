@@ -1,0 +1,18 @@
+-- Figure 2: replay faults, write-backs and ESC's evictions by (R, M) class, per workload, cache size and policy.
+-- param: sweep = fig02_esc
+SELECT
+    "vms.workload" AS workload,
+    "replay.cache_mib" AS cache_mib,
+    "replay.policy" AS policy,
+    count(*) AS runs,
+    avg(replay_faults) AS faults,
+    avg(replay_writebacks) AS writebacks,
+    avg(hit_ratio) AS hit_ratio,
+    avg(esc_evict_00) AS evict_00,
+    avg(esc_evict_01) AS evict_01,
+    avg(esc_evict_10) AS evict_10,
+    avg(esc_evict_11) AS evict_11
+FROM completed_runs
+WHERE sweep = $sweep AND mode = 'replay'
+GROUP BY ALL
+ORDER BY workload, cache_mib, policy

@@ -1,0 +1,17 @@
+-- Figure 3: guest faults and throughput on `db` by guest replacement policy and balloon size.
+-- param: sweep = fig03_ws_vs_file_first
+SELECT
+    "vms.guest_policy" AS guest_policy,
+    "vms.balloon_mib" AS balloon_mib,
+    "vms.mem_mib" AS mem_mib,
+    count(*) AS runs,
+    avg(guest_faults) AS faults,
+    avg(guest_major_faults) AS major_faults,
+    avg(file_drops) AS file_drops,
+    avg(guest_swap_outs) AS swap_outs,
+    avg(throughput_mean) AS throughput,
+    avg(native_throughput) AS native_throughput
+FROM completed_runs
+WHERE sweep = $sweep
+GROUP BY ALL
+ORDER BY guest_policy, balloon_mib

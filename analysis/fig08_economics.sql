@@ -1,0 +1,16 @@
+-- Figure 8: profit per host-hour, revenue, SLA credits and host cost vs overcommit, per hypervisor policy.
+-- param: sweep = fig08_economics
+SELECT
+    "hypervisor.policy" AS policy,
+    "host.overcommit" AS overcommit,
+    count(*) AS runs,
+    avg(profit_per_host_hour) AS profit_per_host_hour,
+    avg(revenue) AS revenue,
+    avg(sla_credits) AS sla_credits,
+    avg(host_cost) AS host_cost,
+    avg(sla_violations) AS sla_violations,
+    avg(throughput_mean / native_throughput) AS relative_throughput
+FROM completed_runs
+WHERE sweep = $sweep
+GROUP BY ALL
+ORDER BY policy, overcommit

@@ -1,0 +1,424 @@
+"""One function per paper figure: ``draw_<figure>(rows, path) -> path`` draws the rows of
+the figure's named query into a PNG (matplotlib, Agg backend, no pyplot state).
+
+Every axis says its unit; every figure has a title and a legend. A figure drawn from rows
+that lack a series draws what there is rather than failing: whether the data support the
+claim is for ``analysis.claims`` to say.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")  # files only: never a window, never a display server
+
+from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
+
+from analysis.claims import steady_balloons  # noqa: E402
+
+Rows = list[dict[str, Any]]
+
+TITLES: dict[str, str] = {
+    "fig01_io_amplification": "Fig. 1 - I/O amplification of blind host swapping",
+    "fig02_esc": "Fig. 2 - Enhanced Second Chance vs classic replacement (trace replay)",
+    "fig03_ws_vs_file_first": "Fig. 3 - Working-set vs file-first guest policy on `db`",
+    "fig04_push_pull": "Fig. 4 - Push-pull: host swapping vs guest faults",
+    "fig05_swap_storm": "Fig. 5 - Swap storm under aggressive inflation",
+    "fig06_nested_swapping": "Fig. 6 - Nested swapping (double paging)",
+    "fig07_deadlock": "Fig. 7 - Deadlock in the balloon lock protocol",
+    "fig08_economics": "Fig. 8 - Economics of overcommitment",
+    "fig09_balloon_overhead": "Fig. 9 - Balloon overhead (Waldspurger 2002, fig. 2)",
+    "fig10_idle_tax": "Fig. 10 - Idle memory tax",
+    "fig11_che_validation": "Fig. 11 - Validation: LRU hit ratio vs Che's approximation",
+}
+
+POLICY_COLORS = {
+    "esc": "tab:blue",
+    "clock": "tab:orange",
+    "lru": "tab:green",
+    "fifo": "tab:red",
+    "random": "tab:purple",
+    "opt": "black",
+    "ws": "tab:green",
+    "file_first": "tab:red",
+    "none": "tab:gray",
+    "mom": "tab:blue",
+    "aggressive": "tab:red",
+    "static": "tab:cyan",
+    "pff": "tab:olive",
+    "proportional": "tab:brown",
+}
+
+
+def _num(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _new(name: str, ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (7.0, 4.5)):
+    fig = Figure(figsize=size, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    fig.suptitle(TITLES[name])
+    return fig, axes
+
+
+def _legend(ax: Any, **kwargs: Any) -> None:
+    """A legend, when there is anything to label (an empty figure gets none)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
+
+
+def _save(fig: Figure, path: Path | str, rows: Rows) -> Path:
+    if not rows:  # say so rather than leave blank axes to be misread
+        fig.text(0.5, 0.5, "no data", ha="center", va="center", fontsize=28, color="gray")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, format="png")
+    return path
+
+
+def _series(rows: Rows, key: str, x: str) -> dict[Any, list[dict[str, Any]]]:
+    """Rows grouped by ``key``, each group sorted by ``x``."""
+    out: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        out[row[key]].append(row)
+    for group in out.values():
+        group.sort(key=lambda r: _num(r[x]))
+    return dict(sorted(out.items(), key=lambda kv: str(kv[0])))
+
+
+def _log2_axis(ax: Any, values: Iterable[float]) -> None:
+    """A log-2 x axis labelled with the plain values swept (8, 16, 32, not 2^3 ...)."""
+    ticks = sorted({v for v in values if v > 0 and math.isfinite(v)})
+    ax.set_xscale("log", base=2)
+    if ticks:
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
+def _xy(group: list[dict[str, Any]], x: str, y: str, scale: float = 1.0):
+    return [_num(r[x]) for r in group], [_num(r[y]) * scale for r in group]
+
+
+# ---- figure 1 ------------------------------------------------------------------------------
+
+MECHANISMS = ("host swapping", "balloon", "host discard")
+MECHANISM_COLORS = {"host swapping": "tab:red", "balloon": "tab:blue", "host discard": "tab:green"}
+
+
+def draw_fig01_io_amplification(rows: Rows, path: Path | str) -> Path:
+    """Grouped bars per overcommit: writes (solid) and reads (hatched) per reclaimed page."""
+    fig, axes = _new("fig01_io_amplification")
+    ax = axes[0][0]
+    ocs = sorted({_num(r["overcommit"]) for r in rows})
+    cells = {(_num(r["overcommit"]), r["mechanism"]): r for r in rows}
+    width = 0.8 / len(MECHANISMS)
+    for j, mech in enumerate(MECHANISMS):
+        xs, writes, reads = [], [], []
+        for i, oc in enumerate(ocs):
+            row = cells.get((oc, mech))
+            if row is None:
+                continue
+            xs.append(i + (j - 1) * width)
+            writes.append(_num(row["writes_per_page"]))
+            reads.append(_num(row["reads_per_page"]))
+        color = MECHANISM_COLORS[mech]
+        ax.bar(xs, writes, width, color=color, label=f"{mech}: writes")
+        ax.bar(xs, reads, width, bottom=writes, color=color, alpha=0.45, hatch="//",
+               label=f"{mech}: reads")  # fmt: skip
+    ax.set_xticks(range(len(ocs)), [f"{oc:g}x" for oc in ocs])
+    ax.set_xlabel("host overcommit (guest memory / host memory)")
+    ax.set_ylabel("disk I/O per reclaimed page (requests)")
+    _legend(ax, fontsize="small", ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path, rows)
+
+
+# ---- figure 2 ------------------------------------------------------------------------------
+
+
+def draw_fig02_esc(rows: Rows, path: Path | str) -> Path:
+    """Per workload: ESC's evictions by class; faults and write-backs per policy."""
+    workloads = sorted({r["workload"] for r in rows}) or ["-"]
+    fig, axes = _new("fig02_esc", ncols=3, nrows=len(workloads),
+                     size=(13.0, 3.8 * len(workloads)))  # fmt: skip
+    classes = (("00", "(0,0) clean, unreferenced"), ("01", "(0,1) dirty, unreferenced"),
+               ("10", "(1,0) clean, referenced"), ("11", "(1,1) dirty, referenced"))  # fmt: skip
+    colors = ("tab:green", "tab:orange", "tab:blue", "tab:red")
+    for w, workload in enumerate(workloads):
+        mine = [r for r in rows if r["workload"] == workload]
+        esc = sorted((r for r in mine if r["policy"] == "esc"), key=lambda r: _num(r["cache_mib"]))
+        ax = axes[w][0]
+        labels = [f"{_num(r['cache_mib']):g}" for r in esc]
+        bottom = [0.0] * len(esc)
+        for (cls, label), color in zip(classes, colors, strict=True):
+            totals = [sum(_num(r[f"evict_{c}"]) for c, _ in classes) or 1.0 for r in esc]
+            share = [_num(r[f"evict_{cls}"]) / t for r, t in zip(esc, totals, strict=True)]
+            ax.bar(labels, share, bottom=bottom, color=color, label=label)
+            bottom = [b + s for b, s in zip(bottom, share, strict=True)]
+        ax.set_title(f"{workload}: ESC evictions by (R,M) class", fontsize="medium")
+        ax.set_xlabel("cache size (MiB)")
+        ax.set_ylabel("share of ESC's evictions")
+        ax.set_ylim(0, 1)
+        _legend(ax, fontsize="x-small")
+        for col, (metric, label) in enumerate(
+            (("faults", "page faults (count)"), ("writebacks", "write-backs (pages)")), start=1
+        ):
+            ax = axes[w][col]
+            for policy, group in _series(mine, "policy", "cache_mib").items():
+                xs, ys = _xy(group, "cache_mib", metric)
+                ax.plot(xs, ys, marker="o", label=policy, color=POLICY_COLORS.get(policy),
+                        linestyle="--" if policy == "opt" else "-")  # fmt: skip
+            _log2_axis(ax, (_num(r["cache_mib"]) for r in mine))
+            ax.set_title(f"{workload}: {metric}", fontsize="medium")
+            ax.set_xlabel("cache size (MiB)")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+            _legend(ax, fontsize="x-small")
+    return _save(fig, path, rows)
+
+
+# ---- figure 3 ------------------------------------------------------------------------------
+
+
+def draw_fig03_ws_vs_file_first(rows: Rows, path: Path | str) -> Path:
+    """Major faults and throughput against balloon size, per guest policy."""
+    fig, axes = _new("fig03_ws_vs_file_first", ncols=2, size=(11.0, 4.5))
+    for policy, group in _series(rows, "guest_policy", "balloon_mib").items():
+        color = POLICY_COLORS.get(policy)
+        xs, ys = _xy(group, "balloon_mib", "major_faults")
+        axes[0][0].plot(xs, ys, marker="o", label=policy, color=color)
+        xs, ys = _xy(group, "balloon_mib", "throughput", 1e-3)
+        axes[0][1].plot(xs, ys, marker="o", label=policy, color=color)
+    axes[0][0].set_ylabel("guest major faults (count per run)")
+    axes[0][1].set_ylabel("throughput (thousand references/s)")
+    for ax in axes[0]:
+        ax.set_xlabel("balloon size (MiB of a 256 MiB guest)")
+        ax.grid(alpha=0.3)
+        _legend(ax, title="guest policy", fontsize="small")
+    return _save(fig, path, rows)
+
+
+# ---- figure 4 ------------------------------------------------------------------------------
+
+
+def draw_fig04_push_pull(rows: Rows, path: Path | str) -> Path:
+    """Host swap-out rate and guest fault rate against balloon size, knee marked."""
+    fig, axes = _new("fig04_push_pull")
+    ax = axes[0][0]
+    pts = sorted(rows, key=lambda r: _num(r["balloon_mib"]))
+    xs = [_num(r["balloon_mib"]) for r in pts]
+    ax.plot(xs, [_num(r["host_swap_rate"]) for r in pts], marker="o", color="tab:red",
+            label="host swap-outs")  # fmt: skip
+    ax.set_xlabel("balloon size (MiB)")
+    ax.set_ylabel("host swap-outs per second", color="tab:red")
+    ax2 = ax.twinx()
+    ax2.plot(xs, [_num(r["guest_fault_rate"]) for r in pts], marker="s", color="tab:blue",
+             label="guest page faults")  # fmt: skip
+    ax2.set_ylabel("guest page faults per second", color="tab:blue")
+    if pts:
+        knee = _num(pts[0]["mem_mib"]) - _num(pts[0]["ws_mib"])
+        ax.axvline(knee, color="gray", linestyle="--",
+                   label=f"usable memory = working set ({knee:g} MiB balloon)")  # fmt: skip
+    lines = ax.get_legend_handles_labels()
+    more = ax2.get_legend_handles_labels()
+    if lines[0] or more[0]:
+        ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize="small", loc="center left")
+    ax.grid(alpha=0.3)
+    return _save(fig, path, rows)
+
+
+# ---- figure 5 ------------------------------------------------------------------------------
+
+
+def draw_fig05_swap_storm(rows: Rows, path: Path | str) -> Path:
+    """Per-tick host free memory, I/O buffers and swap-out rate, one line per policy."""
+    fig, axes = _new("fig05_swap_storm", nrows=3, size=(8.0, 8.5))
+    panels = (
+        ("host_free_mib", "host free memory (MiB)"),
+        ("io_buffers_mib", "host I/O buffers (MiB)"),
+        ("host_swap_rate", "host swap-outs per second"),
+    )
+    series = _series(rows, "policy", "tick")
+    for (metric, label), ax in zip(panels, (a[0] for a in axes), strict=True):
+        for policy, group in series.items():
+            xs, ys = _xy(group, "time_s", metric)
+            ax.plot(xs, ys, label=policy, color=POLICY_COLORS.get(policy), linewidth=1.2)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        _legend(ax, title="hypervisor policy", fontsize="small")
+    axes[-1][0].set_xlabel("simulated time (s)")
+    return _save(fig, path, rows)
+
+
+# ---- figure 6 ------------------------------------------------------------------------------
+
+
+def draw_fig06_nested_swapping(rows: Rows, path: Path | str) -> Path:
+    """Nested faults (count and per 1000 guest swap-outs) against overcommit."""
+    fig, axes = _new("fig06_nested_swapping", ncols=2, size=(11.0, 4.5))
+    for pinned, group in _series(rows, "pinned", "overcommit").items():
+        label = "swap blocks pinned" if pinned else "not pinned"
+        style = {"marker": "o", "color": "tab:green" if pinned else "tab:red", "label": label}
+        axes[0][0].plot(*_xy(group, "overcommit", "nested_faults"), **style)
+        axes[0][1].plot(*_xy(group, "overcommit", "nested_per_1000_swap_outs"), **style)
+    axes[0][0].set_ylabel("nested faults (count per run)")
+    axes[0][1].set_ylabel("nested faults per 1000 guest swap-outs")
+    for ax in axes[0]:
+        ax.set_xlabel("host overcommit (guest memory / host memory)")
+        ax.grid(alpha=0.3)
+        _legend(ax, fontsize="small")
+    return _save(fig, path, rows)
+
+
+# ---- figure 7 ------------------------------------------------------------------------------
+
+
+def draw_fig07_deadlock(rows: Rows, path: Path | str) -> Path:
+    """Deadlock probability against concurrent operations, with binomial error bars."""
+    fig, axes = _new("fig07_deadlock")
+    ax = axes[0][0]
+    colors = {"natural": "tab:red", "hostmem_first": "tab:green"}
+    for order, group in _series(rows, "lock_order", "concurrent_ops").items():
+        xs, ps = _xy(group, "concurrent_ops", "probability")
+        errs = [
+            math.sqrt(max(p * (1 - p), 0.0) / max(_num(r["trials"]), 1.0))
+            for p, r in zip(ps, group, strict=True)
+        ]
+        ax.errorbar(xs, ps, yerr=errs, marker="o", capsize=3, label=order,
+                    color=colors.get(order))  # fmt: skip
+    ax.set_xlabel("concurrent balloon operations (threads x operations each)")
+    ax.set_ylabel("P(deadlock) of a random schedule")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    _legend(ax, title="lock order", fontsize="small")
+    return _save(fig, path, rows)
+
+
+# ---- figure 8 ------------------------------------------------------------------------------
+
+
+def draw_fig08_economics(rows: Rows, path: Path | str) -> Path:
+    """Profit per host-hour against overcommit per policy; each curve's best point marked."""
+    fig, axes = _new("fig08_economics")
+    ax = axes[0][0]
+    markers = "osD^v<>"
+    for i, (policy, group) in enumerate(_series(rows, "policy", "overcommit").items()):
+        xs, ys = _xy(group, "overcommit", "profit_per_host_hour")
+        color = POLICY_COLORS.get(policy)
+        # Policies often coincide (no pressure, no balloon): distinct markers keep each visible.
+        ax.plot(xs, ys, marker=markers[i % len(markers)], markersize=9 - 1.5 * (i % 3),
+                label=policy, color=color, alpha=0.85)  # fmt: skip
+        if ys:
+            best = max(range(len(ys)), key=lambda i: ys[i])
+            ax.scatter([xs[best]], [ys[best]], s=150, facecolors="none", edgecolors=color)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xlabel("host overcommit (guest memory / host memory)")
+    ax.set_ylabel("profit per host-hour ($/h)")
+    ax.grid(alpha=0.3)
+    _legend(ax, title="hypervisor policy (circle: best)", fontsize="small")
+    return _save(fig, path, rows)
+
+
+# ---- figure 9 ------------------------------------------------------------------------------
+
+
+def draw_fig09_balloon_overhead(rows: Rows, path: Path | str) -> Path:
+    """Throughput of ballooned and configured VMs against m, and the gap with ESX's band."""
+    fig, axes = _new("fig09_balloon_overhead", ncols=2, size=(11.0, 4.5))
+    series = _series(rows, "kind", "memory_mib")
+    styles = {"ballooned": ("tab:blue", "o"), "configured": ("tab:orange", "s")}
+    for kind, group in series.items():
+        color, marker = styles.get(kind, (None, "o"))
+        xs, ys = _xy(group, "memory_mib", "throughput", 1e-3)
+        label = "ballooned from 256 MiB" if kind == "ballooned" else "configured with m MiB"
+        axes[0][0].plot(xs, ys, marker=marker, color=color, label=label)
+    axes[0][0].set_ylabel("steady throughput (thousand references/s)")
+    _legend(axes[0][0], fontsize="small")
+    b = {_num(r["memory_mib"]): _num(r["throughput"]) for r in series.get("ballooned", [])}
+    c = {_num(r["memory_mib"]): _num(r["throughput"]) for r in series.get("configured", [])}
+    ms = sorted(set(b) & set(c))
+    ax = axes[0][1]
+    ax.axhspan(-4.4, -1.4, color="tab:gray", alpha=0.25, label="ESX measured (-4.4% to -1.4%)")
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.plot(ms, [100 * (b[m] / c[m] - 1) for m in ms], marker="o", color="tab:blue",
+            label="simulated")  # fmt: skip
+    ax.set_ylabel("ballooned vs configured throughput (%)")
+    _legend(ax, fontsize="small")
+    for ax in axes[0]:
+        ax.set_xlabel("guest memory m (MiB)")
+        ax.grid(alpha=0.3)
+    return _save(fig, path, rows)
+
+
+# ---- figure 10 -----------------------------------------------------------------------------
+
+
+def draw_fig10_idle_tax(rows: Rows, path: Path | str) -> Path:
+    """Balloon size over time of the idle and the active VM, one panel per tax rate."""
+    rates = sorted({_num(r["tax_rate"]) for r in rows}) or [math.nan]
+    fig, axes = _new("fig10_idle_tax", ncols=len(rates), size=(5.5 * len(rates), 4.5))
+    steady = steady_balloons(rows)
+    colors = {"idle": "tab:gray", "active": "tab:red"}
+    for ax, rate in zip(axes[0], rates, strict=True):
+        mine = [r for r in rows if _num(r["tax_rate"]) == rate]
+        for role, group in _series(mine, "role", "tick").items():
+            xs, ys = _xy(group, "time_s", "balloon_mib")
+            mean = steady.get((rate, role), math.nan)
+            ax.plot(xs, ys, color=colors.get(role),
+                    label=f"{role} VM (mean {mean:.0f} MiB, second half)")  # fmt: skip
+        ax.set_title(f"idle memory tax rate {rate:g}", fontsize="medium")
+        ax.set_xlabel("simulated time (s)")
+        ax.set_ylabel("balloon size (MiB)")
+        ax.grid(alpha=0.3)
+        _legend(ax, fontsize="small")
+    return _save(fig, path, rows)
+
+
+# ---- figure 11 -----------------------------------------------------------------------------
+
+
+def draw_fig11_che_validation(rows: Rows, path: Path | str) -> Path:
+    """Simulated hit ratio (markers) and Che's approximation (lines); the error beneath."""
+    fig, axes = _new("fig11_che_validation", nrows=2, size=(7.5, 7.5))
+    top, bottom = axes[0][0], axes[1][0]
+    cmap = matplotlib.colormaps["viridis"]
+    series = _series(rows, "alpha", "cache_mib")
+    for i, (alpha, group) in enumerate(series.items()):
+        color = cmap(i / max(len(series) - 1, 1) * 0.85)
+        xs, che = _xy(group, "cache_mib", "che_hit_ratio")
+        _, sim = _xy(group, "cache_mib", "hit_ratio")
+        top.plot(xs, che, color=color, label=f"Che, alpha {_num(alpha):g}")
+        top.scatter(xs, sim, color=color, marker="o", label=f"simulated LRU, alpha {_num(alpha):g}")
+        bottom.plot(xs, [s - c for s, c in zip(sim, che, strict=True)], marker="o", color=color,
+                    label=f"alpha {_num(alpha):g}")  # fmt: skip
+    bottom.axhspan(-0.01, 0.01, color="tab:gray", alpha=0.2, label="+-0.01")
+    top.set_ylabel("hit ratio")
+    bottom.set_ylabel("simulated - Che (hit ratio)")
+    for ax in (top, bottom):
+        _log2_axis(ax, (_num(r["cache_mib"]) for r in rows))
+        ax.set_xlabel("cache size (MiB)")
+        ax.grid(alpha=0.3)
+        _legend(ax, fontsize="x-small")
+    return _save(fig, path, rows)
+
+
+DRAW: dict[str, Callable[[Rows, Path | str], Path]] = {
+    "fig01_io_amplification": draw_fig01_io_amplification,
+    "fig02_esc": draw_fig02_esc,
+    "fig03_ws_vs_file_first": draw_fig03_ws_vs_file_first,
+    "fig04_push_pull": draw_fig04_push_pull,
+    "fig05_swap_storm": draw_fig05_swap_storm,
+    "fig06_nested_swapping": draw_fig06_nested_swapping,
+    "fig07_deadlock": draw_fig07_deadlock,
+    "fig08_economics": draw_fig08_economics,
+    "fig09_balloon_overhead": draw_fig09_balloon_overhead,
+    "fig10_idle_tax": draw_fig10_idle_tax,
+    "fig11_che_validation": draw_fig11_che_validation,
+}

@@ -1,0 +1,444 @@
+"""Reproduce the paper figures: run each figure's sweep, draw it, check its claim, report.
+
+Each figure has one shipped sweep spec (``sweeps/<figure>.toml``), one named query
+(``analysis/<figure>.sql``), one drawing function (``analysis.figures.DRAW``) and one
+claim check (``analysis.claims.CHECKS``), all under the same name.
+
+Quick mode. ``FIGURES`` gives each figure a ``quick`` table of overrides that shrinks its
+sweep: ``replicates``, and ``base`` / ``grid`` / ``zip`` entries that replace the spec's
+(fewer grid points, fewer ticks or references). The shrunken spec is the shipped TOML with
+those entries replaced, validated by the harness like any spec, under the sweep name
+``<figure>-quick``, so quick runs never mix with full ones in the store and a later full
+reproduction starts from its own runs. ``balloonlab show`` does not know quick specs;
+``quick_spec(name)`` builds one.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from analysis import claims, db, figures
+from analysis.claims import Claim
+from harness.errors import UserError
+from harness.spec import SweepSpec, parse_spec
+from harness.sweeps_catalog import shipped
+
+QUICK_SUFFIX = "-quick"
+QUICK_KEYS = ("replicates", "base", "grid", "zip")
+
+
+@dataclass(frozen=True)
+class FigureDef:
+    """A figure: its name (= sweep, query, PNG stem) and its quick-mode overrides."""
+
+    name: str
+    quick: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return figures.TITLES[self.name]
+
+    @property
+    def draw(self) -> Callable[[list[dict[str, Any]], Path | str], Path]:
+        return figures.DRAW[self.name]
+
+    @property
+    def check(self) -> Callable[[list[dict[str, Any]]], Claim]:
+        return claims.CHECKS[self.name]
+
+    def sweep(self, quick: bool) -> str:
+        """The sweep name its runs are stored under."""
+        return self.name + QUICK_SUFFIX if quick else self.name
+
+
+# Quick mode: each figure keeps a handful of short runs (seconds each on one core), enough
+# for the figure's shape and its claim check.
+FIGURES: tuple[FigureDef, ...] = (
+    FigureDef("fig01_io_amplification", {"replicates": 1, "grid": {"host.overcommit": [1.5]}}),
+    FigureDef(
+        "fig02_esc",
+        {
+            "replicates": 1,
+            "base": {"replay.references": 1_000_000},
+            "zip": {"vms.workload": ["db"], "vms.workload_params": [{}]},
+            "grid": {"replay.cache_mib": [16, 64]},
+        },
+    ),
+    FigureDef(
+        "fig03_ws_vs_file_first",
+        {
+            "replicates": 1,
+            "grid": {"vms.balloon_mib": [0, 64, 128], "vms.guest_policy": ["ws", "file_first"]},
+        },
+    ),
+    FigureDef(
+        "fig04_push_pull",
+        {"replicates": 1, "grid": {"vms.balloon_mib": [0, 80, 160, 200, 230]}},
+    ),
+    FigureDef("fig05_swap_storm", {"replicates": 1}),
+    FigureDef(
+        "fig06_nested_swapping",
+        {"replicates": 1, "grid": {"host.overcommit": [0.5, 0.85, 1.3]}},
+    ),
+    FigureDef(
+        "fig07_deadlock",
+        {
+            "base": {"locks.trials": 500},
+            "grid": {"locks.guests": [1], "locks.ops": [1, 2, 4]},
+        },
+    ),
+    FigureDef(
+        "fig08_economics",
+        {
+            "replicates": 1,
+            "base": {"ticks": 60},
+            "grid": {"host.overcommit": [1.0, 1.5, 2.0], "hypervisor.policy": ["none", "ws"]},
+        },
+    ),
+    FigureDef(
+        "fig09_balloon_overhead",
+        {
+            "replicates": 1,
+            "base": {"ticks": 60},
+            "zip": {
+                "vms.mem_mib": [256, 256, 96, 160],
+                "vms.balloon_mib": [160, 96, 0, 0],
+                "hypervisor.policy": ["static", "static", "none", "none"],
+            },
+        },
+    ),
+    FigureDef("fig10_idle_tax", {"replicates": 1}),
+    FigureDef(
+        "fig11_che_validation",
+        {
+            "replicates": 1,
+            "base": {"replay.references": 4_000_000},
+            "grid": {"vms.workload_params.alpha": [0.8], "replay.cache_mib": [4, 16, 64, 128]},
+        },
+    ),
+)
+
+BY_NAME: dict[str, FigureDef] = {f.name: f for f in FIGURES}
+
+
+def select(only: str | None = None) -> list[FigureDef]:
+    """Every figure, or the one named (its full name, or a prefix such as ``fig04``)."""
+    if only is None:
+        return list(FIGURES)
+    if only in BY_NAME:
+        return [BY_NAME[only]]
+    matches = [f for f in FIGURES if f.name.startswith(only)]
+    if len(matches) == 1:
+        return matches
+    raise UserError(f"--only {only!r}: no such figure (known: {', '.join(BY_NAME)})")
+
+
+# ---- specs ---------------------------------------------------------------------------------
+
+
+def _spec_source(name: str):
+    specs = shipped()
+    if name not in specs:
+        raise UserError(f"{name}: no shipped sweep spec sweeps/{name}.toml")
+    return specs[name]
+
+
+def shrink(data: Mapping[str, Any], overrides: Mapping[str, Any], suffix: str) -> dict[str, Any]:
+    """A copy of a parsed spec with quick-mode overrides applied and ``suffix`` appended to
+    its name. ``grid`` and ``zip`` overrides must name keys the spec varies in that table,
+    so a renamed key cannot leave a quick spec silently sweeping the full grid."""
+    out = copy.deepcopy(dict(data))
+    unknown = set(overrides) - set(QUICK_KEYS)
+    if unknown:
+        raise ValueError(f"unknown quick override {sorted(unknown)[0]!r} (known: {QUICK_KEYS})")
+    sweep = out.setdefault("sweep", {})
+    sweep["name"] = f"{sweep.get('name', 'sweep')}{suffix}"
+    if "description" in sweep:
+        sweep["description"] = f"{sweep['description']} (quick)"
+    if "replicates" in overrides:
+        sweep["replicates"] = overrides["replicates"]
+    for section in ("base", "grid", "zip"):
+        table = out.setdefault(section, {})
+        for key, value in overrides.get(section, {}).items():
+            if section != "base" and key not in table:
+                raise ValueError(f"quick [{section}] {key}: the spec does not vary this key there")
+            table[key] = copy.deepcopy(value)
+    return {k: v for k, v in out.items() if v or k == "sweep"}
+
+
+def figure_spec(figure: FigureDef, quick: bool = False) -> SweepSpec:
+    """The figure's sweep spec, shrunk for quick mode. Raises UserError if it is invalid."""
+    source = _spec_source(figure.name)
+    if not quick:
+        from harness.spec import load_spec
+
+        return load_spec(source)
+    data = tomllib.loads(source.read_text(encoding="utf-8"))
+    try:
+        shrunk = shrink(data, figure.quick, QUICK_SUFFIX)
+    except ValueError as exc:
+        raise UserError(f"{source} (quick): {exc}") from None
+    return parse_spec(shrunk, f"{source} (quick)", default_name=figure.name)
+
+
+def quick_spec(name: str) -> SweepSpec:
+    """The quick spec of a figure by name."""
+    return figure_spec(select(name)[0], quick=True)
+
+
+# ---- drawing and checking ------------------------------------------------------------------
+
+
+@dataclass
+class FigureOutcome:
+    """One figure of a report: where its data came from, its PNG, its claim."""
+
+    name: str
+    title: str
+    sweep: str
+    claim: Claim
+    png: Path | None = None
+    runs: int = 0  # stored runs of its sweep
+    failed: int = 0  # of which `failed`
+    rows: int = 0  # rows of its query
+    error: str | None = None  # what went wrong, if anything did
+
+    @property
+    def verdict(self) -> str:
+        return self.claim.verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "figure": self.name,
+            "title": self.title,
+            "sweep": self.sweep,
+            "verdict": self.verdict,
+            "claim": self.claim.text,
+            "numbers": self.claim.numbers,
+            "conditions": [{"condition": c, "held": ok} for c, ok in self.claim.conditions],
+            "png": str(self.png) if self.png else None,
+            "runs": self.runs,
+            "failed": self.failed,
+            "rows": self.rows,
+            "error": self.error,
+        }
+
+
+def _stored_counts(con: Any) -> dict[str, tuple[int, int]]:
+    rows = db.run_sql(con, "SELECT sweep, runs, failed FROM sweeps").rows
+    return {sweep: (int(runs), int(failed)) for sweep, runs, failed in rows}
+
+
+def _pick_sweep(figure: FigureDef, quick: bool | None, counts: Mapping[str, Any]) -> str:
+    """quick None: the full sweep if it has runs, else the quick one if that has runs."""
+    if quick is not None:
+        return figure.sweep(quick)
+    full, fast = figure.sweep(False), figure.sweep(True)
+    if counts.get(full, (0, 0))[0] == 0 and counts.get(fast, (0, 0))[0] > 0:
+        return fast
+    return full
+
+
+def draw_figures(
+    results: Path | str,
+    out: Path | str,
+    selected: Iterable[FigureDef] | None = None,
+    *,
+    quick: bool | None = None,
+) -> list[FigureOutcome]:
+    """Draw each figure from the store into ``out/<figure>.png`` and check its claim. A
+    figure without data, or whose drawing or check fails, is reported, never raised."""
+    selected = list(selected) if selected is not None else list(FIGURES)
+    out = Path(out)
+    try:
+        con = db.connect(results)
+    except db.StoreError as exc:
+        return [
+            FigureOutcome(
+                f.name, f.title, f.sweep(bool(quick)), claims.no_data(f.name), error=str(exc)
+            )  # fmt: skip
+            for f in selected
+        ]
+    try:
+        counts = _stored_counts(con)
+        return [_one_figure(con, f, _pick_sweep(f, quick, counts), counts, out) for f in selected]
+    finally:
+        con.close()
+
+
+def _one_figure(
+    con: Any, figure: FigureDef, sweep: str, counts: Mapping[str, Any], out: Path
+) -> FigureOutcome:
+    runs, failed = counts.get(sweep, (0, 0))
+    outcome = FigureOutcome(figure.name, figure.title, sweep, claims.no_data(figure.name),
+                            runs=runs, failed=failed)  # fmt: skip
+    if runs == 0:
+        outcome.error = f"no stored runs of sweep {sweep!r}"
+        return outcome
+    try:
+        rows = db.records(db.run_named(con, figure.name, {"sweep": sweep}))
+    except db.QueryError as exc:
+        outcome.error = f"query {figure.name} failed: {exc}"
+        return outcome
+    outcome.rows = len(rows)
+    if not rows:
+        outcome.error = f"sweep {sweep!r} has no completed runs"
+        return outcome
+    problems = []
+    try:
+        outcome.png = figure.draw(rows, out / f"{figure.name}.png")
+    except Exception as exc:  # a broken figure must not take the report down
+        problems.append(f"drawing failed: {type(exc).__name__}: {exc}")
+    try:
+        outcome.claim = figure.check(rows)
+    except Exception as exc:
+        problems.append(f"check failed: {type(exc).__name__}: {exc}")
+        outcome.claim = Claim(
+            figure=figure.name,
+            text=claims.CLAIMS[figure.name],
+            verdict=claims.NOT_SUPPORTED,
+            conditions=[(f"the check ran ({type(exc).__name__}: {exc})", False)],
+        )
+    outcome.error = "; ".join(problems) or None
+    return outcome
+
+
+# ---- the whole reproduction ----------------------------------------------------------------
+
+
+@dataclass
+class SweepRun:
+    """What running one figure's sweep did (or why it could not run)."""
+
+    figure: str
+    sweep: str
+    runs: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class Reproduction:
+    """The result of ``reproduce``: per-sweep runs, per-figure outcomes, report files."""
+
+    quick: bool
+    results: Path
+    out: Path
+    executor: str
+    sweeps: list[SweepRun]
+    figures: list[FigureOutcome]
+    seconds: float
+    report_md: Path | None = None
+    report_html: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "quick": self.quick,
+            "results": str(self.results),
+            "out": str(self.out),
+            "executor": self.executor,
+            "seconds": round(self.seconds, 2),
+            "sweeps": [s.__dict__ for s in self.sweeps],
+            "figures": [f.to_dict() for f in self.figures],
+            "report_md": str(self.report_md) if self.report_md else None,
+            "report_html": str(self.report_html) if self.report_html else None,
+        }
+
+
+def run_figure_sweeps(
+    selected: Iterable[FigureDef],
+    results: Path | str,
+    *,
+    quick: bool,
+    executor: str = "ray",
+    address: str | None = None,
+    progress: bool | None = None,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> list[SweepRun]:
+    """Run each figure's sweep through the harness (stored runs are skipped). A spec that
+    does not load, or a sweep that breaks, is recorded and the others still run."""
+    from harness.commands.run import run_sweep  # the driver loop of `balloonlab run`
+    from harness.executors import make_executor
+    from harness.progress import SweepProgress
+
+    loaded: list[tuple[FigureDef, SweepSpec]] = []
+    records: list[SweepRun] = []
+    for figure in selected:
+        try:
+            loaded.append((figure, figure_spec(figure, quick)))
+        except UserError as exc:
+            records.append(SweepRun(figure.name, figure.sweep(quick), error=str(exc)))
+            log(f"{figure.name}: spec not usable: {exc}")
+    if not loaded:
+        return records
+    with (
+        make_executor(executor, address=address) as ex,
+        SweepProgress(enabled=progress) as bar,
+    ):
+        for figure, spec in loaded:
+            record = SweepRun(figure.name, spec.name, runs=len(spec.runs))
+            try:
+                report = run_sweep(spec, ex, results, progress=bar)
+            except UserError:
+                raise  # the executor cannot start (e.g. a bad --address): nothing can run
+            except Exception as exc:
+                record.error = f"{type(exc).__name__}: {exc}"
+            else:
+                record.done, record.skipped = report.done, report.skipped
+                record.failed, record.seconds = report.failed, report.seconds
+            records.append(record)
+            log(_sweep_line(record))
+    order = {f.name: i for i, f in enumerate(FIGURES)}
+    return sorted(records, key=lambda r: order.get(r.figure, len(order)))
+
+
+def _sweep_line(r: SweepRun) -> str:
+    if r.error:
+        return f"{r.sweep}: {r.error}"
+    return (
+        f"{r.sweep}: {r.runs} runs, {r.done} done, {r.skipped} stored before, "
+        f"{r.failed} failed ({r.seconds:.1f} s)"
+    )
+
+
+def reproduce(
+    out: Path | str,
+    results: Path | str,
+    *,
+    quick: bool = False,
+    only: str | None = None,
+    executor: str = "ray",
+    address: str | None = None,
+    progress: bool | None = None,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> Reproduction:
+    """Run every figure sweep, draw every figure, check every claim, write report.md and
+    report.html into ``out``."""
+    from analysis.report import write_reports
+
+    start = time.perf_counter()
+    out, results = Path(out), Path(results)
+    selected = select(only)
+    sweeps = run_figure_sweeps(
+        selected, results, quick=quick, executor=executor, address=address,
+        progress=progress, log=log,
+    )  # fmt: skip
+    outcomes = draw_figures(results, out, selected, quick=quick)
+    for sweep in sweeps:  # a sweep that could not run explains its figure's missing data
+        for outcome in outcomes:
+            if outcome.name == sweep.figure and sweep.error and outcome.png is None:
+                outcome.error = f"sweep not run: {sweep.error}"
+    repro = Reproduction(quick, results, out, executor, sweeps, outcomes,
+                         time.perf_counter() - start)  # fmt: skip
+    repro.report_md, repro.report_html = write_reports(repro)
+    repro.seconds = time.perf_counter() - start
+    return repro

@@ -1,0 +1,251 @@
+"""Analysis commands: `query` (SQL over the store), `figures` (draw the paper figures and
+check their claims) and `reproduce` (run every figure sweep, draw, write the report)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.cli import app
+from harness.errors import UserError
+
+RESULTS_HELP = "Results directory (default: $BALLOONLAB_RESULTS or ./results)."
+FORMATS = ("table", "csv", "json")
+
+
+def _results_dir(results: Path | None) -> Path:
+    from harness.store import default_results
+
+    return results if results is not None else default_results()
+
+
+def _params(pairs: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--param {pair!r}: expected name=value")
+        out[key.strip()] = value
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def format_result(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
+    """A query result as CSV (header row first) or JSON (a list of objects; NaN -> null)."""
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return buf.getvalue()
+    records = [{c: _json_value(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+    return json.dumps(records, indent=2, default=str) + "\n"
+
+
+def _print_table(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    table = Table()
+    for column in columns:
+        table.add_column(column, overflow="fold")  # never cut a value short
+    for row in rows:
+        table.add_row(*("" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
+                        for v in row))  # fmt: skip
+    console = Console()
+    console.print(table)
+    console.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''}", style="dim")
+
+
+def _list_queries(json_out: bool) -> None:
+    from analysis.db import named_queries
+
+    queries = named_queries()
+    if json_out:
+        typer.echo(
+            json.dumps(
+                [{"name": q.name, "description": q.description, "params": q.params}
+                 for q in queries.values()],
+                indent=2,
+            )
+        )  # fmt: skip
+        return
+    table = Table()
+    for column in ("name", "params", "description"):
+        table.add_column(column, overflow="fold")
+    for q in queries.values():
+        params = ", ".join(f"{k}={v}" for k, v in q.params.items())
+        table.add_row(q.name, params, q.description)
+    Console().print(table)
+
+
+@app.command("query")
+def query_command(
+    sql: str | None = typer.Argument(
+        None, help="SQL over the views, or the name of a shipped query (see --list)."
+    ),
+    results: Path | None = typer.Option(None, "--results", help=RESULTS_HELP),
+    fmt: str = typer.Option("table", "--format", "-f", help="table (default), csv or json."),
+    param: list[str] | None = typer.Option(
+        None, "--param", "-p", help="name=value for a named query's $name (repeatable)."
+    ),
+    list_queries: bool = typer.Option(False, "--list", help="List the shipped named queries."),
+    json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
+) -> None:
+    """Run SQL (DuckDB) over the stored results and print the rows.
+
+    Views: runs (one row per run: dotted config columns such as "hypervisor.policy",
+    outcome, totals), completed_runs (outcome not failed), ticks (per-tick rows; vm = -1
+    is the host), ticks_host, ticks_vm, sweeps (runs per sweep by outcome). Quote dotted
+    column names with double quotes. A shipped query runs by name, with --param for its
+    parameters.
+
+    Example: balloonlab query 'SELECT "hypervisor.policy", avg(slowdown) FROM runs GROUP BY 1'
+    """
+    from analysis import db
+
+    if list_queries:
+        _list_queries(json_out or fmt == "json")
+        return
+    if json_out:
+        fmt = "json"
+    if fmt not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if sql is None:
+        raise UserError("give SQL (or a named query; see `balloonlab query --list`)")
+    params = _params(param)
+    con = db.connect(_results_dir(results))
+    try:
+        if db.is_named_query(sql):
+            result = db.run_named(con, sql.strip(), params)
+        else:
+            if params:
+                raise UserError("--param applies to named queries (see --list)")
+            result = db.run_sql(con, sql)
+    finally:
+        con.close()
+    if fmt == "table":
+        _print_table(result.columns, result.rows)
+    else:
+        sys.stdout.write(format_result(result.columns, result.rows, fmt))
+
+
+def _verdict_table(outcomes) -> None:
+    colors = {"SUPPORTED": "green", "NO DATA": "yellow"}
+    table = Table()
+    for column in ("figure", "verdict", "sweep", "runs", "png / note"):
+        table.add_column(column, overflow="fold")
+    for o in outcomes:
+        color = colors.get(o.verdict, "red")
+        note = str(o.png) if o.png else (o.error or "")
+        table.add_row(o.name, f"[{color}]{o.verdict}[/]", o.sweep, str(o.runs), note)
+    Console().print(table)
+
+
+@app.command("figures")
+def figures_command(
+    results: Path | None = typer.Option(None, "--results", help=RESULTS_HELP),
+    out: Path = typer.Option(Path("figures"), "--out", help="Directory for the PNG files."),
+    only: str | None = typer.Option(
+        None, "--only", help="One figure, by name or prefix (e.g. fig04)."
+    ),
+    quick: bool | None = typer.Option(
+        None,
+        "--quick/--full",
+        help="Draw from the quick (-quick) or the full sweeps. Default: the full sweep when "
+        "it has runs, else the quick one.",
+        show_default=False,
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON list, one per figure."),
+) -> None:
+    """Draw the paper figures from stored runs and check each figure's claim.
+
+    Each figure NAME reads its sweep (NAME, or NAME-quick) through the named query NAME
+    and is written to OUT/NAME.png. A figure without data is reported, not fatal.
+    `balloonlab reproduce` runs the sweeps first and writes the report.
+
+    Example: balloonlab figures --only fig04 --out figures
+    """
+    from analysis.reproduce import draw_figures, select
+
+    selected = select(only)
+    outcomes = draw_figures(_results_dir(results), out, selected, quick=quick)
+    if json_out:
+        typer.echo(json.dumps([o.to_dict() for o in outcomes], indent=2, default=str))
+    else:
+        _verdict_table(outcomes)
+    if all(o.png is None for o in outcomes):
+        raise UserError("no figure could be drawn: no data for any (see the notes above)")
+
+
+@app.command("reproduce")
+def reproduce_command(
+    quick: bool = typer.Option(
+        False, "--quick", help="Shrunken sweeps: minutes on a 2-core laptop."
+    ),
+    out: Path = typer.Option(
+        Path("reproduction"), "--out", help="Directory for the figures and the reports."
+    ),
+    results: Path | None = typer.Option(None, "--results", help=RESULTS_HELP),
+    only: str | None = typer.Option(None, "--only", help="One figure, by name or prefix."),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        help="Ray cluster to join: auto, host:port or ray://host:port. Default: $RAY_ADDRESS, "
+        "else an embedded local Ray on 127.0.0.1.",
+    ),
+    executor: str = typer.Option("ray", "--executor", help="ray (default) or local."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
+) -> None:
+    """Run every figure sweep, draw every figure, check its claim, write the report.
+
+    Stored runs are skipped. The report goes to OUT/report.md and OUT/report.html
+    (figures inline), beside OUT/<figure>.png. Each verdict (SUPPORTED, NOT
+    SUPPORTED or NO DATA) is decided from the data by the check written beside
+    the figure. With --quick every sweep is shrunk (stored as <name>-quick) to
+    finish in minutes.
+
+    Example: balloonlab reproduce --quick --out reproduction
+    """
+    from analysis.reproduce import reproduce, select
+
+    if executor not in ("ray", "local"):
+        raise UserError(f"--executor must be ray or local, got {executor!r}")
+    if address is not None and executor != "ray":
+        raise UserError("--address joins a Ray cluster: use it with --executor ray")
+    select(only)  # an unknown figure fails before anything runs
+
+    def log(message: str) -> None:
+        typer.echo(message, err=True)
+
+    # With --json, stdout carries the JSON alone: anything printed while the sweeps run
+    # (Ray prints some notices to stdout) goes to stderr.
+    quiet = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
+    with quiet:
+        repro = reproduce(
+            out,
+            _results_dir(results),
+            quick=quick,
+            only=only,
+            executor=executor,
+            address=address,
+            progress=False if json_out else None,
+            log=log,
+        )
+    if json_out:
+        typer.echo(json.dumps(repro.to_dict(), indent=2, default=str))
+    else:
+        _verdict_table(repro.figures)
+        typer.echo(f"report: {repro.report_md} and {repro.report_html} ({repro.seconds:.1f} s)")

@@ -1,0 +1,283 @@
+"""Each figure function draws from a small real store (every figure sweep, shrunk to a few
+tiny runs, run in-process) and writes a PNG; each claim check says SUPPORTED on
+constructed data that supports its claim and NOT SUPPORTED on data that does not."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from analysis import claims, db, figures
+from analysis.claims import NOT_SUPPORTED, SUPPORTED
+from analysis.reproduce import FIGURES, QUICK_SUFFIX, draw_figures, shrink
+from harness.commands.run import run_sweep
+from harness.executors import LocalExecutor
+from harness.spec import parse_spec
+from harness.sweeps_catalog import shipped
+
+NAMES = [f.name for f in FIGURES]
+
+# Smaller still than quick mode: a run or two per series, a few ticks each. The figures
+# only need rows of every kind their query returns.
+TINY: dict[str, dict] = {
+    "fig01_io_amplification": {"base": {"ticks": 12}, "grid": {"host.overcommit": [1.5]}},
+    "fig02_esc": {
+        "base": {"replay.references": 40_000},
+        "grid": {"replay.cache_mib": [8, 16], "replay.policy": ["esc", "clock", "opt"]},
+    },
+    "fig03_ws_vs_file_first": {
+        "base": {"ticks": 12},
+        "grid": {"vms.balloon_mib": [0, 64], "vms.guest_policy": ["ws", "file_first"]},
+    },
+    "fig04_push_pull": {"base": {"ticks": 12}, "grid": {"vms.balloon_mib": [0, 200]}},
+    "fig05_swap_storm": {
+        "base": {"ticks": 12},
+        "grid": {"hypervisor.policy": ["aggressive", "ws"]},
+    },
+    "fig06_nested_swapping": {"base": {"ticks": 12}, "grid": {"host.overcommit": [0.5, 1.3]}},
+    "fig07_deadlock": {
+        "base": {"locks.trials": 50},
+        "grid": {"locks.guests": [1], "locks.host_threads": [1], "locks.ops": [1, 2]},
+    },
+    "fig08_economics": {
+        "base": {"ticks": 12},
+        "grid": {"host.overcommit": [1.0, 2.0], "hypervisor.policy": ["none"]},
+    },
+    "fig09_balloon_overhead": {
+        "base": {"ticks": 12},
+        "zip": {
+            "vms.mem_mib": [256, 128],
+            "vms.balloon_mib": [128, 0],
+            "hypervisor.policy": ["static", "none"],
+        },
+    },
+    "fig10_idle_tax": {"base": {"ticks": 12}},
+    "fig11_che_validation": {
+        "base": {"replay.references": 40_000},
+        "grid": {"vms.workload_params.alpha": [0.8], "replay.cache_mib": [4, 16]},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory) -> Path:
+    """Every figure sweep shrunk to TINY, stored under its quick name."""
+    results = tmp_path_factory.mktemp("figures") / "results"
+    executor = LocalExecutor()
+    for name in NAMES:
+        source = shipped()[name]
+        data = shrink(tomllib.loads(source.read_text()), {"replicates": 1, **TINY[name]},
+                      QUICK_SUFFIX)  # fmt: skip
+        report = run_sweep(parse_spec(data, f"{source} (tiny)"), executor, results)
+        assert report.failed == 0, name
+    return results
+
+
+def assert_png(path: Path) -> None:
+    assert path.is_file() and path.stat().st_size > 5_000
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    height, width, _ = matplotlib.image.imread(path).shape
+    assert height > 300 and width > 500
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_figure_draws_from_a_small_store(name, tiny_store, tmp_path):
+    con = db.connect(tiny_store)
+    rows = db.records(db.run_named(con, name, {"sweep": name + QUICK_SUFFIX}))
+    con.close()
+    assert rows, f"the tiny {name} sweep gave its query no rows"
+    path = figures.DRAW[name](rows, tmp_path / f"{name}.png")
+    assert path == tmp_path / f"{name}.png"
+    assert_png(path)
+
+
+def test_draw_figures_draws_and_checks_every_figure(tiny_store, tmp_path):
+    outcomes = draw_figures(tiny_store, tmp_path / "out", quick=None)  # finds the -quick sweeps
+    assert [o.name for o in outcomes] == NAMES
+    for o in outcomes:
+        assert o.error is None, (o.name, o.error)
+        assert o.sweep == o.name + QUICK_SUFFIX and o.runs > 0 and o.rows > 0
+        assert_png(o.png)
+        assert o.verdict in (SUPPORTED, NOT_SUPPORTED)
+        assert o.claim.conditions  # decided by stated conditions, whichever way
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_figure_functions_survive_no_rows(name, tmp_path):
+    assert_png(figures.DRAW[name]([], tmp_path / "empty.png"))
+
+
+# ---- claim checks on constructed data ------------------------------------------------------
+
+
+def fig01(balloon_io: float = 0.5) -> list[dict]:
+    cells = (("host swapping", 2.0, 1.0), ("balloon", balloon_io, 0.2), ("host discard", 1.0, 0.0))
+    return [
+        {"mechanism": m, "overcommit": 1.5, "io_per_page": io, "writes_per_page": w}
+        for m, io, w in cells
+    ]
+
+
+def fig02(esc_writebacks: float = 100.0) -> list[dict]:
+    policies = (("esc", 600, esc_writebacks), ("clock", 590, 120.0), ("lru", 580, 110.0),
+                ("fifo", 640, 150.0), ("opt", 300, 60.0))  # fmt: skip
+    rows = []
+    for cache in (16, 64):
+        scale = 16 / cache
+        for policy, faults, wb in policies:
+            esc = policy == "esc"
+            rows.append({
+                "workload": "db", "cache_mib": cache, "policy": policy,
+                "faults": faults * scale, "writebacks": wb * scale,
+                "evict_00": 80.0 if esc else 0.0, "evict_01": 20.0 if esc else 0.0,
+                "evict_10": 0.0, "evict_11": 0.0,
+            })  # fmt: skip
+    return rows
+
+
+def fig03(ws_throughput: float = 100_000.0) -> list[dict]:
+    cells = (("ws", 0, 0, 200_000.0), ("file_first", 0, 0, 200_000.0),
+             ("ws", 64, 100, ws_throughput), ("file_first", 64, 1000, 40_000.0))  # fmt: skip
+    return [
+        {"guest_policy": p, "balloon_mib": b, "major_faults": f, "throughput": t}
+        for p, b, f, t in cells
+    ]
+
+
+def fig04(squeezed_faults: float = 2000.0) -> list[dict]:
+    pts = [(0, 300.0, 5.0), (120, 200.0, 10.0), (200, 0.0, squeezed_faults), (230, 0.0, 2100.0)]
+    return [
+        {"balloon_mib": b, "mem_mib": 256, "ws_mib": 64.0, "host_swap_rate": h,
+         "guest_fault_rate": f}
+        for b, h, f in pts
+    ]  # fmt: skip
+
+
+def fig05(aggressive_peak: float = 180.0) -> list[dict]:
+    rows = []
+    for policy, peak, swaps in (("aggressive", aggressive_peak, 900.0), ("ws", 50.0, 300.0),
+                                ("mom", 70.0, 400.0)):  # fmt: skip
+        for tick in range(10):
+            rows.append({
+                "policy": policy, "tick": tick, "time_s": 0.1 * (tick + 1),
+                "io_buffers_mib": peak * tick / 9, "host_swap_rate": swaps,
+                "host_free_mib": 20.0,
+            })  # fmt: skip
+    return rows
+
+
+def fig06(pinned_worst: float = 50.0) -> list[dict]:
+    plain = {0.5: 0.0, 1.0: 300.0, 1.6: 100.0}
+    pinned = {0.5: 0.0, 1.0: pinned_worst, 1.6: 20.0}
+    return [
+        {"overcommit": oc, "pinned": pin, "nested_faults": n, "nested_per_1000_swap_outs": n / 10}
+        for pin, table in ((False, plain), (True, pinned))
+        for oc, n in table.items()
+    ]
+
+
+def fig07(ordered_deadlocks: int = 0) -> list[dict]:
+    cells = (("natural", 2, 500), ("natural", 8, 900), ("hostmem_first", 2, 0),
+             ("hostmem_first", 8, ordered_deadlocks))  # fmt: skip
+    return [
+        {"lock_order": order, "concurrent_ops": ops, "trials": 1000, "deadlocked": dead,
+         "probability": dead / 1000}
+        for order, ops, dead in cells
+    ]  # fmt: skip
+
+
+def fig08(profit_at_2x: float = -0.0017) -> list[dict]:
+    rows = []
+    for policy, shift in (("none", 0.0), ("ws", -0.0005)):
+        for oc, p in ((1.0, 0.0018), (1.5, 0.0028), (2.0, profit_at_2x)):
+            rows.append({"policy": policy, "overcommit": oc, "profit_per_host_hour": p + shift})
+    return rows
+
+
+def fig09(ballooned_96: float = 155_000.0) -> list[dict]:
+    return [
+        {"kind": "ballooned", "memory_mib": 96, "throughput": ballooned_96},
+        {"kind": "configured", "memory_mib": 96, "throughput": 157_000.0},
+        {"kind": "ballooned", "memory_mib": 160, "throughput": 198_000.0},
+        {"kind": "configured", "memory_mib": 160, "throughput": 199_000.0},
+    ]
+
+
+def fig10(taxed_idle_factor: float = 2.0) -> list[dict]:
+    rows = []
+    for rate, idle_factor in ((0.0, 1.0), (0.75, taxed_idle_factor)):
+        for tick in range(20):
+            active = 3.0 * tick
+            for role, balloon in (("active", active), ("idle", active * idle_factor)):
+                rows.append({"tax_rate": rate, "role": role, "tick": tick,
+                             "time_s": 0.1 * (tick + 1), "balloon_mib": balloon})  # fmt: skip
+    return rows
+
+
+def fig11(che_at_16: float = 0.502) -> list[dict]:
+    return [
+        {"alpha": 0.8, "cache_mib": 4, "hit_ratio": 0.255, "che_hit_ratio": 0.2556},
+        {"alpha": 0.8, "cache_mib": 16, "hit_ratio": 0.5, "che_hit_ratio": che_at_16},
+        {"alpha": 1.0, "cache_mib": 8, "hit_ratio": 0.6, "che_hit_ratio": None},  # n/a: skipped
+    ]
+
+
+CASES = {
+    "fig01_io_amplification": (fig01(), fig01(balloon_io=1.5)),
+    "fig02_esc": (fig02(), fig02(esc_writebacks=130.0)),
+    "fig03_ws_vs_file_first": (fig03(), fig03(ws_throughput=30_000.0)),
+    "fig04_push_pull": (fig04(), fig04(squeezed_faults=50.0)),
+    "fig05_swap_storm": (fig05(), fig05(aggressive_peak=60.0)),
+    "fig06_nested_swapping": (fig06(), fig06(pinned_worst=250.0)),
+    "fig07_deadlock": (fig07(), fig07(ordered_deadlocks=3)),
+    "fig08_economics": (fig08(), fig08(profit_at_2x=0.0035)),
+    "fig09_balloon_overhead": (fig09(), fig09(ballooned_96=120_000.0)),
+    "fig10_idle_tax": (fig10(), fig10(taxed_idle_factor=1.0)),
+    "fig11_che_validation": (fig11(), fig11(che_at_16=0.53)),
+}
+
+
+def test_every_figure_has_a_case_a_check_and_a_drawing():
+    assert set(CASES) == set(claims.CHECKS) == set(figures.DRAW) == set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_check_supports_supporting_data(name):
+    claim = claims.CHECKS[name](CASES[name][0])
+    assert claim.verdict == SUPPORTED, claim.reason
+    assert claim.figure == name and claim.text == claims.CLAIMS[name]
+    assert claim.numbers and all(held for _, held in claim.conditions)
+    assert claim.reason.startswith("all conditions held")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_check_rejects_contrary_data(name):
+    claim = claims.CHECKS[name](CASES[name][1])
+    assert claim.verdict == NOT_SUPPORTED
+    assert any(not held for _, held in claim.conditions)
+    assert claim.reason.startswith("failed:")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_check_of_no_rows_is_not_supported(name):
+    claim = claims.CHECKS[name]([])
+    assert claim.verdict == NOT_SUPPORTED and not claim.supported
+
+
+def test_a_missing_series_fails_its_condition_by_name():
+    claim = claims.check_fig01_io_amplification(
+        [r for r in fig01() if r["mechanism"] != "host discard"]
+    )
+    assert claim.verdict == NOT_SUPPORTED
+    assert any("host discard" in c and not held for c, held in claim.conditions)
+    claim = claims.check_fig05_swap_storm([r for r in fig05() if r["policy"] != "mom"])
+    assert claim.verdict == NOT_SUPPORTED and "runs of mom" in claim.reason
+
+
+def test_the_worst_point_decides_che_validation():
+    claim = claims.check_fig11_che_validation(fig11(che_at_16=0.5099))
+    assert claim.verdict == SUPPORTED and claim.numbers["max |simulated - Che|"] == 0.0099
+    assert claim.numbers["points"] == 2  # the row without Che's value is not a point
