@@ -327,17 +327,19 @@ def _validate_keys(err: _Errors, spec: SweepSpec) -> dict[str, Any]:
         from_dict(base_raw)
     except ConfigError as exc:
         raise _config_error(err, "base", list(spec.base), exc) from None
-    checks: list[tuple[str, str, Any]] = []
-    for section, table in (("grid", spec.grid), ("zip", spec.zip)):
-        checks += [(section, key, v) for key, values in table.items() for v in values]
+    checks: list[tuple[str, dict[str, Any]]] = []
+    checks += [("grid", {key: v}) for key, values in spec.grid.items() for v in values]
+    # Values of a [zip] vary together, so they are checked together, row by row.
+    rows = len(next(iter(spec.zip.values()))) if spec.zip else 0
+    checks += [("zip", {key: values[i] for key, values in spec.zip.items()}) for i in range(rows)]
     for key, dist in spec.random.items():
         ((kind, args),) = dist.items()
-        checks += [("random", key, v) for v in args]
-    for section, key, value in checks:
+        checks += [("random", {key: v}) for v in args]
+    for section, point in checks:
         try:
-            _build(base_raw, {key: value})
+            _build(base_raw, point)
         except ConfigError as exc:
-            raise _config_error(err, section, [key], exc) from None
+            raise _config_error(err, section, list(point), exc) from None
     return base_raw
 
 

@@ -272,3 +272,21 @@ def test_shipped_smoke_spec_resolves_by_name_and_by_path():
     assert all(r.config.ticks <= 50 for r in by_name.runs)
     with pytest.raises(UserError, match="no shipped sweep"):
         resolve("no_such_sweep")
+
+
+def test_zip_values_are_validated_together(tmp_path):
+    # db-only parameters are valid only beside workload = db: a [zip] row is one point.
+    text = """
+[sweep]
+name = "zipjoint"
+[base]
+ticks = 5
+[zip]
+"vms.workload" = ["db", "zipf"]
+"vms.workload_params" = [{cache_mib = 10.0}, {alpha = 1.2}]
+"""
+    spec = load_spec(write(tmp_path, text))
+    assert [r.config.vms[0].workload for r in spec.runs] == ["db", "zipf"]
+    bad = text.replace("{alpha = 1.2}", "{cache_mib = 10.0}")
+    with pytest.raises(UserError, match=r"\[zip\]"):
+        load_spec(write(tmp_path, bad, name="bad.toml"))
