@@ -82,3 +82,22 @@ def ray_local():
         yield ray
     finally:
         ray.shutdown()
+
+
+@pytest.fixture
+def balloonlab_cli(monkeypatch, capsys):
+    """The real `balloonlab` entry point, in-process: call(*args) -> (exit code, stdout,
+    stderr)."""
+    from harness import cli
+
+    def call(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["balloonlab", *args])
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call

@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -16,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analysis import db
-from harness import cli, store
+from harness import store
 from harness.commands.run import run_sweep
 from harness.executors import LocalExecutor
 from harness.spec import load_spec
@@ -36,20 +35,9 @@ def smoke(tmp_path_factory) -> tuple[Path, int, int]:
 
 
 @pytest.fixture
-def balloonlab(monkeypatch, capsys):
+def balloonlab(balloonlab_cli):
     """The real entry point in-process; returns (exit code, stdout, stderr)."""
-
-    def call(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["balloonlab", *args])
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
+    return balloonlab_cli
 
 
 def scalar(results: Path, sql: str):

@@ -262,21 +262,9 @@ def test_shipped_specs_parse_as_toml_with_a_comment_header():
 
 
 @pytest.fixture
-def balloonlab(monkeypatch, capsys):
+def balloonlab(balloonlab_cli):
     """The real entry point in-process; returns (exit code, stdout, stderr)."""
-    from harness import cli
-
-    def call(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["balloonlab", *args])
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
+    return balloonlab_cli
 
 
 def test_figures_command_draws_what_has_data(small_store, tmp_path, balloonlab):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from harness import cli, executors, store
+from harness import executors, store
 
 SPEC = """
 [sweep]
@@ -45,22 +45,11 @@ def write_spec(tmp_path: Path, name: str, *, replicates=1, ticks=6, mem=16, iops
 
 
 @pytest.fixture
-def balloonlab(monkeypatch, capsys, stand_in):
-    """Call the real entry point in-process with the stand-in simulation; returns
-    (exit code, stdout, stderr)."""
+def balloonlab(monkeypatch, balloonlab_cli, stand_in):
+    """The real entry point in-process with the stand-in simulation; returns (exit code,
+    stdout, stderr)."""
     monkeypatch.setattr(executors, "_default_run_fn", lambda: stand_in)
-
-    def call(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["balloonlab", *args])
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
+    return balloonlab_cli
 
 
 def test_run_reports_json_and_skips_stored_runs(tmp_path, balloonlab):

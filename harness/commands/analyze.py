@@ -16,10 +16,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from harness import options
 from harness.cli import app
 from harness.errors import UserError
 
-RESULTS_HELP = "Results directory (default: $BALLOONLAB_RESULTS or ./results)."
 FORMATS = ("table", "csv", "json")
 
 
@@ -96,7 +96,7 @@ def query_command(
     sql: str | None = typer.Argument(
         None, help="SQL over the views, or the name of a shipped query (see --list)."
     ),
-    results: Path | None = typer.Option(None, "--results", help=RESULTS_HELP),
+    results: Path | None = options.RESULTS,
     fmt: str = typer.Option("table", "--format", "-f", help="table (default), csv or json."),
     param: list[str] | None = typer.Option(
         None, "--param", "-p", help="name=value for a named query's $name (repeatable)."
@@ -156,7 +156,7 @@ def _verdict_table(outcomes) -> None:
 
 @app.command("figures")
 def figures_command(
-    results: Path | None = typer.Option(None, "--results", help=RESULTS_HELP),
+    results: Path | None = options.RESULTS,
     out: Path = typer.Option(Path("figures"), "--out", help="Directory for the PNG files."),
     only: str | None = typer.Option(
         None, "--only", help="One figure, by name or prefix (e.g. fig04)."
@@ -198,15 +198,10 @@ def reproduce_command(
     out: Path = typer.Option(
         Path("reproduction"), "--out", help="Directory for the figures and the reports."
     ),
-    results: Path | None = typer.Option(None, "--results", help=RESULTS_HELP),
+    results: Path | None = options.RESULTS,
     only: str | None = typer.Option(None, "--only", help="One figure, by name or prefix."),
-    address: str | None = typer.Option(
-        None,
-        "--address",
-        help="Ray cluster to join: auto, host:port or ray://host:port. Default: $RAY_ADDRESS, "
-        "else an embedded local Ray on 127.0.0.1.",
-    ),
-    executor: str = typer.Option("ray", "--executor", help="ray (default) or local."),
+    address: str | None = options.ADDRESS,
+    executor: str = options.EXECUTOR,
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
 ) -> None:
     """Run every figure sweep, draw every figure, check its claim, write the report.

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness import store
+from harness import options, store
 from harness.cli import app
 from harness.errors import UserError
 from harness.progress import SweepProgress
@@ -109,7 +109,6 @@ def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
-RESULTS_HELP = "Results directory (default: $BALLOONLAB_RESULTS or ./results)."
 
 
 @app.command("run")
@@ -117,14 +116,9 @@ def run_command(
     specs: list[str] = typer.Argument(
         ..., help="Spec files (*.toml) or names of shipped sweeps (see `balloonlab sweeps`)."
     ),
-    results: Path | None = typer.Option(None, "--results", help=RESULTS_HELP),
-    address: str | None = typer.Option(
-        None,
-        "--address",
-        help="Ray cluster to join: auto, host:port or ray://host:port. Default: $RAY_ADDRESS, "
-        "else an embedded local Ray on 127.0.0.1.",
-    ),
-    executor: str = typer.Option("ray", "--executor", help="ray (default) or local."),
+    results: Path | None = options.RESULTS,
+    address: str | None = options.ADDRESS,
+    executor: str = options.EXECUTOR,
     fresh: bool = typer.Option(False, "--fresh", help="Delete the sweeps' stored runs first."),
     batch_size: int | None = typer.Option(
         None, "--batch-size", help="Runs per Ray task (default: adaptive)."
@@ -297,7 +291,7 @@ def status_command(
     specs: list[str] | None = typer.Argument(
         None, help="Specs to compare against (default: every stored sweep)."
     ),
-    results: Path | None = typer.Option(None, "--results", help=RESULTS_HELP),
+    results: Path | None = options.RESULTS,
     json_out: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
     """Per sweep: runs done, failed, and missing from its spec.
@@ -330,7 +324,7 @@ def status_command(
 @app.command("compact")
 def compact_command(
     sweep: str = typer.Argument(..., help="Name of a stored sweep."),
-    results: Path | None = typer.Option(None, "--results", help=RESULTS_HELP),
+    results: Path | None = options.RESULTS,
     json_out: bool = typer.Option(False, "--json", help="Print a JSON list, one per table."),
 ) -> None:
     """Merge a sweep's per-run files into one Parquet file per table, keeping every row.

@@ -1,0 +1,15 @@
+"""Command-line options that several commands share, defined once."""
+
+from __future__ import annotations
+
+import typer
+
+RESULTS_HELP = "Results directory (default: $BALLOONLAB_RESULTS or ./results)."
+ADDRESS_HELP = (
+    "Ray cluster to join: auto, host:port or ray://host:port. Default: $RAY_ADDRESS, "
+    "else an embedded local Ray on 127.0.0.1."
+)
+
+RESULTS = typer.Option(None, "--results", help=RESULTS_HELP)
+ADDRESS = typer.Option(None, "--address", help=ADDRESS_HELP)
+EXECUTOR = typer.Option("ray", "--executor", help="ray (default) or local.")
