@@ -6,8 +6,16 @@ guest ``g`` goes next. Policies are compiled functions over the shared ``World``
 dispatched by the integer id that ``GUEST_POLICIES`` (the one registry) assigns a name.
 
 Every victim function takes ``allow_anon``: when the guest's swap is full, anonymous
-pages cannot go, and the policy must pick among file pages (or return -1). Compiled
-functions take the ``World`` (see ``sim_core.state``) and a guest index.
+pages cannot go, and the policy must pick among file pages (or return -1).
+
+Each policy's logic is written once, in a ``*_pick`` function (and the ``link_*`` /
+``esc_*`` bookkeeping helpers) over 1-D arrays, one per frame field, with the hot scalars
+(hand, list head and tail, ESC's class counts) passed in and returned. The kernel calls
+them through the ``World`` wrappers (``victim_*``, ``on_*``: column views of ``w.fb`` /
+``w.fr``, scalars read from and written back to ``gi``); the trace replay calls them on
+contiguous copies with the scalars in local variables, which is what lets it run at
+tens of millions of references a second (going through the World on every reference
+costs it half its speed).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from sim_core.state import (
     ANON,
     ESC_CLASS,
     ESC_N00,
+    ESC_N01,
     F_HI,
     F_LO,
     FB_KIND,
@@ -79,40 +88,90 @@ def policy_id(name: str) -> int:
         raise ValueError(f"unknown policy '{name}' (known: {known})") from None
 
 
-# ---- the LRU / FIFO list ---------------------------------------------------------------------
+# The array-level functions below never allocate an array nor keep one, so they are compiled
+# without numba's reference counting (``_nrt=False``, the remedy numba's maintainers give in
+# numba#2345 and #2350): otherwise every call passing arrays costs an atomic increment and
+# decrement per array, which LLVM cannot remove even after inlining the call (in the trace
+# replay, perf put over 40% of ESC's time there: 5 arrays a fault). ``forceinline`` makes
+# LLVM inline them into their callers even when they are large (ESC's pick: a call passing
+# five arrays field by field cost the replay a fifth of its speed).
+njit_leaf = njit(cache=True, _nrt=False, forceinline=True)
+
+
+# ---- frame arrays ------------------------------------------------------------------------------
+# ``state``, ``kind``, ``ref``, ``mod`` are the FB_STATE / FB_KIND / FB_REF / FB_MOD columns,
+# ``prev`` / ``nxt`` the FR_PREV / FR_NEXT links; ``lo``, ``hi`` bound the guest's frames.
+@njit_leaf
+def eligible(state, kind, f, allow_anon):
+    """Frame f holds a page the policy may evict."""
+    return state[f] == USED and (allow_anon or kind[f] != ANON)
+
+
+@njit_leaf
+def step(f, lo, hi):
+    """The frame after f, wrapping around [lo, hi)."""
+    f += 1
+    return lo if f >= hi else f
+
+
+# ---- the LRU / FIFO list (head = next victim) -----------------------------------------------
+@njit_leaf
+def link_append(prev, nxt, head, tail, f):
+    """Put frame f at the tail (most recent end) of the list; returns (head, tail)."""
+    prev[f] = tail
+    nxt[f] = -1
+    if tail >= 0:
+        nxt[tail] = f
+    else:
+        head = f
+    return head, f
+
+
+@njit_leaf
+def link_unlink(prev, nxt, head, tail, f):
+    """Take frame f out of the list; returns (head, tail)."""
+    before = prev[f]
+    after = nxt[f]
+    if before >= 0:
+        nxt[before] = after
+    else:
+        head = after
+    if after >= 0:
+        prev[after] = before
+    else:
+        tail = before
+    prev[f] = -1
+    nxt[f] = -1
+    return head, tail
+
+
+@njit_leaf
+def link_touch(prev, nxt, head, tail, f):
+    """LRU on a hit: frame f becomes the most recent; returns (head, tail)."""
+    if tail != f:
+        head, tail = link_unlink(prev, nxt, head, tail, f)
+        head, tail = link_append(prev, nxt, head, tail, f)
+    return head, tail
+
+
 @njit(cache=True)
 def list_append(w, g, f):
     """Put frame f at the tail (most recent end) of guest g's list."""
     fr, gi = w.fr, w.gi
-    tail = gi[g, LIST_TAIL]
-    fr[f, FR_PREV] = tail
-    fr[f, FR_NEXT] = -1
-    if tail >= 0:
-        fr[tail, FR_NEXT] = f
-    else:
-        gi[g, LIST_HEAD] = f
-    gi[g, LIST_TAIL] = f
+    head, tail = link_append(fr[:, FR_PREV], fr[:, FR_NEXT], gi[g, LIST_HEAD], gi[g, LIST_TAIL], f)
+    gi[g, LIST_HEAD] = head
+    gi[g, LIST_TAIL] = tail
 
 
 @njit(cache=True)
 def list_unlink(w, g, f):
     """Take frame f out of guest g's list."""
     fr, gi = w.fr, w.gi
-    prev = fr[f, FR_PREV]
-    nxt = fr[f, FR_NEXT]
-    if prev >= 0:
-        fr[prev, FR_NEXT] = nxt
-    else:
-        gi[g, LIST_HEAD] = nxt
-    if nxt >= 0:
-        fr[nxt, FR_PREV] = prev
-    else:
-        gi[g, LIST_TAIL] = prev
-    fr[f, FR_PREV] = -1
-    fr[f, FR_NEXT] = -1
+    head, tail = link_unlink(fr[:, FR_PREV], fr[:, FR_NEXT], gi[g, LIST_HEAD], gi[g, LIST_TAIL], f)
+    gi[g, LIST_HEAD] = head
+    gi[g, LIST_TAIL] = tail
 
 
-# ---- hooks the kernel calls ------------------------------------------------------------------
 # ---- ESC's class bookkeeping -----------------------------------------------------------------
 # ESC's first pass looks for the next (0, 0) frame after the hand. When such frames are rare
 # a plain scan walks the whole memory on every fault, so ESC keeps them in a bitset (one bit
@@ -120,9 +179,10 @@ def list_unlink(w, g, f):
 # would find.
 _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+_TWO, _THREE, _FOUR, _SIX = np.uint64(2), np.uint64(3), np.uint64(4), np.uint64(6)
 
 
-@njit(cache=True)
+@njit_leaf
 def _lowest_bit(x):
     """Index of the lowest set bit of a non-zero uint64."""
     n = 0
@@ -134,28 +194,35 @@ def _lowest_bit(x):
     return n
 
 
-@njit(cache=True)
+@njit_leaf
 def _first_bit(bits, a, b):
-    """First set bit in [a, b), or -1."""
+    """First set bit in [a, b), or -1. ESC's (0, 0) pass often walks most of the bitset
+    (the frames it just cleared lie behind the hand), so the word loop tests four words at
+    a time, with unsigned indices (no negative-index wraparound check)."""
     if a >= b:
         return -1
-    w = a >> 6
-    last = (b - 1) >> 6
+    w = np.uint64(a >> 6)
+    last = np.uint64((b - 1) >> 6)
     x = bits[w] & (_ALL << np.uint64(a & 63))
-    while True:
-        if w == last:
-            top = (b - 1) & 63
-            if top < 63:
-                x &= (_ONE << np.uint64(top + 1)) - _ONE
-        if x != 0:
-            return (w << 6) + _lowest_bit(x)
-        if w == last:
-            return -1
-        w += 1
-        x = bits[w]
+    if x == 0:
+        w += _ONE
+        while (
+            w + _THREE <= last
+            and (bits[w] | bits[w + _ONE] | bits[w + _TWO] | bits[w + _THREE]) == 0
+        ):
+            w += _FOUR
+        while True:
+            if w > last:
+                return -1
+            x = bits[w]
+            if x != 0:
+                break
+            w += _ONE
+    f = np.int64(w << _SIX) + _lowest_bit(x)
+    return f if f < b else -1  # the first set bit at or after a lies past b: none in [a, b)
 
 
-@njit(cache=True)
+@njit_leaf
 def esc_set(bits, f, on):
     word = f >> 6
     bit = _ONE << np.uint64(f & 63)
@@ -165,32 +232,55 @@ def esc_set(bits, f, on):
         bits[word] &= ~bit
 
 
+@njit_leaf
+def esc_leave(bits, f, m, n00, n01):
+    """Frame f, M bit m, leaves class (0, m): its R bit goes 0 -> 1, or its page goes.
+    Returns the new (n00, n01)."""
+    if m == 0:
+        esc_set(bits, f, False)
+        return n00 - 1, n01
+    return n00, n01 - 1
+
+
+@njit_leaf
+def esc_join(bits, f, m, n00, n01):
+    """The hand just cleared frame f's R bit (M bit m): it joins class (0, m)."""
+    if m == 0:
+        esc_set(bits, f, True)
+        return n00 + 1, n01
+    return n00, n01 + 1
+
+
 @njit(cache=True)
 def esc_note_reference(w, g, f):
     """Frame f's R bit is about to go 0 -> 1: it leaves class (0, M)."""
-    mod = w.fb[f, FB_MOD]
-    w.gi[g, ESC_N00 + mod] -= 1
-    if mod == 0:
-        esc_set(w.esc00, f, False)
+    gi = w.gi
+    n00, n01 = esc_leave(w.esc00, f, w.fb[f, FB_MOD], gi[g, ESC_N00], gi[g, ESC_N01])
+    gi[g, ESC_N00] = n00
+    gi[g, ESC_N01] = n01
 
 
 @njit(cache=True)
 def esc_note_cleared(w, g, f):
     """The hand just cleared frame f's R bit: it joins class (0, M)."""
-    mod = w.fb[f, FB_MOD]
-    w.gi[g, ESC_N00 + mod] += 1
-    if mod == 0:
-        esc_set(w.esc00, f, True)
+    gi = w.gi
+    n00, n01 = esc_join(w.esc00, f, w.fb[f, FB_MOD], gi[g, ESC_N00], gi[g, ESC_N01])
+    gi[g, ESC_N00] = n00
+    gi[g, ESC_N01] = n01
 
 
+# ---- hooks the kernel calls ------------------------------------------------------------------
 @njit(cache=True)
 def on_hit(w, g, f, pol):
     """Bookkeeping of a hit beyond the R/M bits, for the policies that keep order (the
     caller sets R and M, and calls esc_note_reference first when R was 0 under ESC)."""
     if pol == LRU:
-        if w.gi[g, LIST_TAIL] != f:
-            list_unlink(w, g, f)
-            list_append(w, g, f)
+        fr, gi = w.fr, w.gi
+        head, tail = link_touch(
+            fr[:, FR_PREV], fr[:, FR_NEXT], gi[g, LIST_HEAD], gi[g, LIST_TAIL], f
+        )
+        gi[g, LIST_HEAD] = head
+        gi[g, LIST_TAIL] = tail
     elif pol == WS:
         w.fl[f] = w.gi[g, VTIME]
 
@@ -212,143 +302,214 @@ def on_remove(w, g, f, pol):
         esc_note_reference(w, g, f)  # leaves its (0, M) class the same way
 
 
-# ---- victim selection ------------------------------------------------------------------------
-@njit(cache=True)
-def _eligible(fb, f, allow_anon):
-    return fb[f, FB_STATE] == USED and (allow_anon or fb[f, FB_KIND] != ANON)
-
-
-@njit(cache=True)
-def _advance(gi, g, f):
-    f += 1
-    return gi[g, F_LO] if f >= gi[g, F_HI] else f
-
-
-@njit(cache=True)
-def victim_esc(w, g, allow_anon):
+# ---- victim selection: each policy's choice, once --------------------------------------------
+@njit_leaf
+def esc_pick(state, kind, ref, mod, bits, hand, lo, hi, n00, n01, allow_anon):
     """Enhanced Second Chance. Round 1: a pass for (R,M) = (0,0) touching nothing, then a
     pass for (0,1) clearing R as the hand goes. Round 2 repeats both (every R is clear now,
-    so it finds a page that was (1,0), else (1,1)). Returns (frame, class 0..3)."""
-    fb, gi, bits = w.fb, w.gi, w.esc00
-    lo, hi = gi[g, F_LO], gi[g, F_HI]
+    so it finds a page that was (1,0), else (1,1)).
+    Returns (frame, class 0..3, hand, n00, n01); frame and class -1 when none is eligible."""
     n = hi - lo
     for rnd in range(2):
-        if gi[g, ESC_N00] > 0:  # pass for (0, 0): the bitset finds the next one after the hand
-            hand = gi[g, HAND]
+        if n00 > 0:  # pass for (0, 0): the bitset finds the next one after the hand
             f = _first_bit(bits, hand, hi)
-            while f >= 0 and not _eligible(fb, f, allow_anon):
+            while f >= 0 and not eligible(state, kind, f, allow_anon):
                 f = _first_bit(bits, f + 1, hi)
             if f < 0:
                 f = _first_bit(bits, lo, hand)
-                while f >= 0 and not _eligible(fb, f, allow_anon):
+                while f >= 0 and not eligible(state, kind, f, allow_anon):
                     f = _first_bit(bits, f + 1, hand)
             if f >= 0:
-                gi[g, HAND] = _advance(gi, g, f)
-                return f, rnd * 2
-        f = gi[g, HAND]  # pass for (0, 1), clearing R bits on the way
+                return f, rnd * 2, step(f, lo, hi), n00, n01
+        f = hand  # pass for (0, 1), clearing R bits on the way
         for _ in range(n):
-            if _eligible(fb, f, allow_anon):
-                if fb[f, FB_REF] == 0:
-                    if fb[f, FB_MOD] == 1:
-                        gi[g, HAND] = _advance(gi, g, f)
-                        return f, rnd * 2 + 1
+            if eligible(state, kind, f, allow_anon):
+                if ref[f] == 0:
+                    if mod[f] == 1:
+                        return f, rnd * 2 + 1, step(f, lo, hi), n00, n01
                 else:
-                    fb[f, FB_REF] = 0
-                    esc_note_cleared(w, g, f)
-            f = _advance(gi, g, f)
-    return -1, -1
+                    ref[f] = 0
+                    n00, n01 = esc_join(bits, f, mod[f], n00, n01)
+            f = step(f, lo, hi)
+    return -1, -1, hand, n00, n01
 
 
-@njit(cache=True)
-def victim_clock(w, g, allow_anon):
-    """CLOCK: the hand clears R bits until it finds a frame with R = 0."""
-    fb, gi = w.fb, w.gi
-    n = gi[g, F_HI] - gi[g, F_LO]
-    f = gi[g, HAND]
-    for _ in range(2 * n + 1):
-        if _eligible(fb, f, allow_anon):
-            if fb[f, FB_REF] == 0:
-                gi[g, HAND] = _advance(gi, g, f)
-                return f
-            fb[f, FB_REF] = 0
-        f = _advance(gi, g, f)
-    return -1
+@njit_leaf
+def clock_pick(state, kind, ref, hand, lo, hi, allow_anon):
+    """CLOCK: the hand clears R bits until it finds a frame with R = 0.
+    Returns (frame or -1, hand)."""
+    f = hand
+    for _ in range(2 * (hi - lo) + 1):
+        if eligible(state, kind, f, allow_anon):
+            if ref[f] == 0:
+                return f, step(f, lo, hi)
+            ref[f] = 0
+        f = step(f, lo, hi)
+    return -1, hand
 
 
-@njit(cache=True)
-def victim_list_head(w, g, allow_anon):
+@njit_leaf
+def list_pick(state, kind, nxt, head, allow_anon):
     """LRU and FIFO: the head of the list is the least recently used / oldest loaded."""
-    f = w.gi[g, LIST_HEAD]
-    while f >= 0 and not _eligible(w.fb, f, allow_anon):
-        f = w.fr[f, FR_NEXT]
+    f = head
+    while f >= 0 and not eligible(state, kind, f, allow_anon):
+        f = nxt[f]
     return f
 
 
-@njit(cache=True)
-def victim_random(w, g, allow_anon):
-    """A uniformly random resident frame (rejection sampling, then a scan as a fallback)."""
-    fb, gi, grng = w.fb, w.gi, w.grng
-    lo, hi = gi[g, F_LO], gi[g, F_HI]
+@njit_leaf
+def random_pick(state, kind, grng, g, lo, hi, allow_anon):
+    """A uniformly random resident frame (rejection sampling, then a scan as a fallback),
+    drawn from guest g's stream ``grng[g]``."""
     for _ in range(64):
         f = lo + next_below(grng, g, hi - lo)
-        if _eligible(fb, f, allow_anon):
+        if eligible(state, kind, f, allow_anon):
             return f
     f = lo + next_below(grng, g, hi - lo)
     for _ in range(hi - lo):
-        if _eligible(fb, f, allow_anon):
+        if eligible(state, kind, f, allow_anon):
             return f
-        f = _advance(gi, g, f)
+        f = step(f, lo, hi)
     return -1
 
 
-@njit(cache=True)
-def victim_file_first(w, g, allow_anon):
+@njit_leaf
+def file_first_pick(state, kind, ref, hand, lo, hi, allow_anon):
     """Naive page-cache-first: the next file page under the hand, hot or not; only when
-    there is none, CLOCK over anonymous memory."""
-    fb, gi = w.fb, w.gi
-    n = gi[g, F_HI] - gi[g, F_LO]
-    f = gi[g, HAND]
-    for _ in range(n):
-        if fb[f, FB_STATE] == USED and fb[f, FB_KIND] != ANON:
-            gi[g, HAND] = _advance(gi, g, f)
-            return f
-        f = _advance(gi, g, f)
-    return victim_clock(w, g, allow_anon)
+    there is none, CLOCK over anonymous memory. Returns (frame or -1, hand)."""
+    f = hand
+    for _ in range(hi - lo):
+        if state[f] == USED and kind[f] != ANON:
+            return f, step(f, lo, hi)
+        f = step(f, lo, hi)
+    return clock_pick(state, kind, ref, hand, lo, hi, allow_anon)
 
 
 WS_SCAN = 256  # frames WSClock looks at before it settles for the coldest one seen
 
 
-@njit(cache=True)
-def victim_ws(w, g, allow_anon):
+@njit_leaf
+def ws_pick(state, kind, ref, fl, hand, lo, hi, now, tau, allow_anon):
     """WSClock (Carr & Hennessy): a page referenced since the hand last passed gets its
-    last-use time refreshed; a page idle for more than tau references is outside the
-    working set W(t, tau) and goes. When none of the next WS_SCAN frames is outside (the
-    working set exceeds memory), the coldest of them goes: cold first, bounded work."""
-    fb, fl, gi = w.fb, w.fl, w.gi
-    n = min(gi[g, F_HI] - gi[g, F_LO], WS_SCAN)
-    now = gi[g, VTIME]
-    tau = gi[g, WS_TAU]
-    f = gi[g, HAND]
+    last-use time (``fl``) refreshed; a page idle for more than tau references is outside
+    the working set W(t, tau) and goes. When none of the next WS_SCAN frames is outside
+    (the working set exceeds memory), the coldest of them goes: cold first, bounded work.
+    ``now`` is the guest's virtual time. Returns (frame or -1, hand)."""
+    f = hand
     coldest = -1
     coldest_last = now + 1
-    for _ in range(n):
-        if _eligible(fb, f, allow_anon):
-            if fb[f, FB_REF] != 0:
-                fb[f, FB_REF] = 0
+    for _ in range(min(hi - lo, WS_SCAN)):
+        if eligible(state, kind, f, allow_anon):
+            if ref[f] != 0:
+                ref[f] = 0
                 fl[f] = now
             elif now - fl[f] > tau:
-                gi[g, HAND] = _advance(gi, g, f)
-                return f
+                return f, step(f, lo, hi)
             if fl[f] < coldest_last:
                 coldest_last = fl[f]
                 coldest = f
-        f = _advance(gi, g, f)
+        f = step(f, lo, hi)
     if coldest < 0 and not allow_anon:
-        return victim_clock(w, g, allow_anon)  # no file page in the window: look on
+        return clock_pick(state, kind, ref, hand, lo, hi, allow_anon)  # no file page: look on
     if coldest >= 0:
-        gi[g, HAND] = _advance(gi, g, coldest)
-    return coldest
+        return coldest, step(coldest, lo, hi)
+    return -1, hand
+
+
+# ---- the same, over the World (the kernel's entry points) ------------------------------------
+@njit(cache=True)
+def victim_esc(w, g, allow_anon):
+    """ESC's victim of guest g: (frame, class 0..3), or (-1, -1)."""
+    fb, gi = w.fb, w.gi
+    f, cls, hand, n00, n01 = esc_pick(
+        fb[:, FB_STATE],
+        fb[:, FB_KIND],
+        fb[:, FB_REF],
+        fb[:, FB_MOD],
+        w.esc00,
+        gi[g, HAND],
+        gi[g, F_LO],
+        gi[g, F_HI],
+        gi[g, ESC_N00],
+        gi[g, ESC_N01],
+        allow_anon,
+    )
+    gi[g, HAND] = hand
+    gi[g, ESC_N00] = n00
+    gi[g, ESC_N01] = n01
+    return f, cls
+
+
+@njit(cache=True)
+def victim_clock(w, g, allow_anon):
+    """CLOCK's victim of guest g, or -1."""
+    fb, gi = w.fb, w.gi
+    f, hand = clock_pick(
+        fb[:, FB_STATE],
+        fb[:, FB_KIND],
+        fb[:, FB_REF],
+        gi[g, HAND],
+        gi[g, F_LO],
+        gi[g, F_HI],
+        allow_anon,
+    )
+    gi[g, HAND] = hand
+    return f
+
+
+@njit(cache=True)
+def victim_list_head(w, g, allow_anon):
+    """LRU's / FIFO's victim of guest g, or -1."""
+    fb = w.fb
+    return list_pick(
+        fb[:, FB_STATE], fb[:, FB_KIND], w.fr[:, FR_NEXT], w.gi[g, LIST_HEAD], allow_anon
+    )
+
+
+@njit(cache=True)
+def victim_random(w, g, allow_anon):
+    """A random victim of guest g, or -1."""
+    fb, gi = w.fb, w.gi
+    return random_pick(
+        fb[:, FB_STATE], fb[:, FB_KIND], w.grng, g, gi[g, F_LO], gi[g, F_HI], allow_anon
+    )
+
+
+@njit(cache=True)
+def victim_file_first(w, g, allow_anon):
+    """file_first's victim of guest g, or -1."""
+    fb, gi = w.fb, w.gi
+    f, hand = file_first_pick(
+        fb[:, FB_STATE],
+        fb[:, FB_KIND],
+        fb[:, FB_REF],
+        gi[g, HAND],
+        gi[g, F_LO],
+        gi[g, F_HI],
+        allow_anon,
+    )
+    gi[g, HAND] = hand
+    return f
+
+
+@njit(cache=True)
+def victim_ws(w, g, allow_anon):
+    """WSClock's victim of guest g, or -1."""
+    fb, gi = w.fb, w.gi
+    f, hand = ws_pick(
+        fb[:, FB_STATE],
+        fb[:, FB_KIND],
+        fb[:, FB_REF],
+        w.fl,
+        gi[g, HAND],
+        gi[g, F_LO],
+        gi[g, F_HI],
+        gi[g, VTIME],
+        gi[g, WS_TAU],
+        allow_anon,
+    )
+    gi[g, HAND] = hand
+    return f
 
 
 @njit(cache=True)

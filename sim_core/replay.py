@@ -11,30 +11,52 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from sim_core.policies import (
+    CLOCK,
     ESC,
+    FIFO,
+    FILE_FIRST,
+    GUEST_POLICIES,
     LRU,
     OPT,
+    RANDOM,
     WS,
-    esc_note_reference,
-    on_hit,
-    on_load,
-    on_remove,
-    pick_victim,
+    clock_pick,
+    esc_leave,
+    esc_pick,
+    file_first_pick,
+    link_append,
+    link_touch,
+    link_unlink,
+    list_pick,
     policy_id,
+    random_pick,
+    ws_pick,
 )
 from sim_core.state import (
     C_ESC_00,
     ESC_CLASS,
+    ESC_N00,
+    ESC_N01,
+    F_HI,
+    F_LO,
     FB_KIND,
     FB_MOD,
     FB_REF,
     FB_STATE,
     FILE,
+    FR_NEXT,
     FR_PAGE,
+    FR_PREV,
     FREE_TOP,
+    HAND,
+    LIST_HEAD,
+    LIST_TAIL,
     PB_KIND,
     PG_FRAME,
     STK_FREE,
@@ -68,6 +90,28 @@ class ReplayResult:
 
     def to_dict(self) -> dict:
         return asdict(self) | {"hit_ratio": self.hit_ratio}
+
+
+_AHEAD = 8  # references ahead whose page-table entry the loop asks the CPU to fetch
+
+
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Ask the CPU to bring ``arr[idx]`` into cache (LLVM's ``llvm.prefetch``: a hint that
+    changes no value). The page table (a frame per page) is a random access per reference
+    that misses L1; fetching it a few references early hides that wait."""
+
+    def codegen(context, builder, sig, args):
+        aryty = sig.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])  # read, keep, data
+        return context.get_dummy_value()
+
+    return types.void(arr, idx), codegen
 
 
 @njit(cache=True)
@@ -120,71 +164,143 @@ def _heap_pop(keys, vals, size):
     return size
 
 
-@njit(cache=True)
-def _replay(w, pages, writes, pol, nxt):
-    """The replay loop over guest 0 of a world. Returns (faults, hits, writebacks)."""
-    fb, fr, pg, gi = w.fb, w.fr, w.pg, w.gi
-    faults = 0
-    hits = 0
-    writebacks = 0
-    use_opt = pol == OPT
-    heap_cap = len(pages) + 1 if use_opt else 1
-    hkeys = np.empty(heap_cap, np.int64)
-    hvals = np.empty(heap_cap, np.int32)
-    hsize = 0
-    cur_next = np.zeros(fr.shape[0], np.int64)
-    for i in range(len(pages)):
-        p = pages[i]
-        wr = writes[i]
-        f = pg[p, PG_FRAME]
-        if f >= 0:
-            hits += 1
-            if pol == ESC and fb[f, FB_REF] == 0:
-                esc_note_reference(w, 0, f)
-            fb[f, FB_REF] = 1
-            if wr:
-                fb[f, FB_MOD] = 1
-            if pol == LRU or pol == WS:
-                gi[0, VTIME] = i
-                on_hit(w, 0, f, pol)
-            elif use_opt:
+def _make_loop(pol: int):
+    """The replay loop over guest 0 of a world, compiled for policy ``pol`` alone.
+
+    ``pol`` is a constant of the closure, so numba prunes the other policies' branches
+    before it compiles: each policy gets a loop with only its own code (LRU runs a third
+    faster than in a loop shared by all) and only the policies used get compiled. The
+    loop returns (faults, hits, writebacks).
+
+    Why the loop does not simply call the kernel's World hooks: at tens of millions of
+    references a second, every call that passes the World and every read or write of a
+    scalar in ``gi`` costs a visible share. So it works on contiguous 1-D copies of the
+    frame and page columns it touches, keeps the hot scalars (hand, list head and tail,
+    ESC's class counts, virtual time) in local variables, calls the policies' array-level
+    ``*_pick`` / ``link_*`` / ``esc_*`` functions (the one definition of each policy's
+    choice and bookkeeping, shared with the kernel's World wrappers) and writes
+    everything back into the world at the end. Each step mirrors what the kernel's
+    ``on_hit`` / ``pick_victim`` / ``on_remove`` / ``on_load`` do for one guest."""
+
+    @njit(cache=True)
+    def loop(w, pages, writes, nxt):
+        fb, fr, pg, gi = w.fb, w.fr, w.pg, w.gi
+        state = fb[:, FB_STATE].copy()
+        kind = fb[:, FB_KIND].copy()
+        ref = fb[:, FB_REF].copy()
+        mod = fb[:, FB_MOD].copy()
+        frame_page = fr[:, FR_PAGE].copy()
+        prev = fr[:, FR_PREV].copy()
+        nxt_link = fr[:, FR_NEXT].copy()
+        page_frame = pg[:, PG_FRAME].copy()
+        page_kind = w.pb[:, PB_KIND].copy()
+        fl, bits, grng, stk = w.fl, w.esc00, w.grng, w.stk
+        lo, hi = gi[0, F_LO], gi[0, F_HI]
+        hand, head, tail = gi[0, HAND], gi[0, LIST_HEAD], gi[0, LIST_TAIL]
+        n00, n01 = gi[0, ESC_N00], gi[0, ESC_N01]
+        vtime, top, tau = gi[0, VTIME], gi[0, FREE_TOP], gi[0, WS_TAU]
+        last_class = gi[0, ESC_CLASS]
+        by_class = np.zeros(4, np.int64)
+        faults = 0
+        hits = 0
+        writebacks = 0
+        heap_cap = len(pages) + 1 if pol == OPT else 1
+        hkeys = np.empty(heap_cap, np.int64)
+        hvals = np.empty(heap_cap, np.int32)
+        hsize = 0
+        cur_next = np.zeros(fr.shape[0], np.int64)
+        n = len(pages)
+        for i in range(n):
+            if i + _AHEAD < n:
+                _prefetch(page_frame, pages[i + _AHEAD])
+            p = pages[i]
+            wr = writes[i]
+            f = page_frame[p]
+            if f >= 0:  # a hit: R (and M) bits, then the policy's own bookkeeping (on_hit)
+                hits += 1
+                if pol == ESC and ref[f] == 0:
+                    n00, n01 = esc_leave(bits, f, mod[f], n00, n01)
+                ref[f] = 1
+                if wr:
+                    mod[f] = 1
+                if pol == LRU:
+                    vtime = i
+                    head, tail = link_touch(prev, nxt_link, head, tail, f)
+                elif pol == WS:
+                    vtime = i
+                    fl[f] = i
+                elif pol == OPT:
+                    cur_next[f] = nxt[i]
+                    hsize = _heap_push(hkeys, hvals, hsize, nxt[i], f)
+                continue
+            faults += 1
+            vtime = i
+            if top > 0:
+                top -= 1
+                f = stk[top, STK_FREE]
+            else:  # pick_victim, then on_remove
+                if pol == CLOCK:
+                    f, hand = clock_pick(state, kind, ref, hand, lo, hi, True)
+                elif pol == ESC:
+                    f, cls, hand, n00, n01 = esc_pick(
+                        state, kind, ref, mod, bits, hand, lo, hi, n00, n01, True
+                    )
+                    by_class[cls] += 1
+                    last_class = cls
+                elif pol == LRU or pol == FIFO:
+                    f = list_pick(state, kind, nxt_link, head, True)
+                elif pol == RANDOM:
+                    f = random_pick(state, kind, grng, 0, lo, hi, True)
+                elif pol == FILE_FIRST:
+                    f, hand = file_first_pick(state, kind, ref, hand, lo, hi, True)
+                elif pol == WS:
+                    f, hand = ws_pick(state, kind, ref, fl, hand, lo, hi, vtime, tau, True)
+                else:  # opt: the resident page whose next use is farthest (lazy max-heap)
+                    f = -1
+                    while hsize > 0:
+                        hsize = _heap_pop(hkeys, hvals, hsize)
+                        cand = hvals[hsize]
+                        if cur_next[cand] == hkeys[hsize]:
+                            f = cand
+                            break
+                if mod[f]:
+                    writebacks += 1
+                if pol == LRU or pol == FIFO:
+                    head, tail = link_unlink(prev, nxt_link, head, tail, f)
+                elif pol == ESC and ref[f] == 0:
+                    n00, n01 = esc_leave(bits, f, mod[f], n00, n01)
+                page_frame[frame_page[f]] = -1
+            frame_page[f] = p  # load, then on_load
+            page_frame[p] = f
+            state[f] = USED
+            kind[f] = page_kind[p]
+            ref[f] = 1
+            mod[f] = wr
+            if pol == LRU or pol == FIFO:
+                head, tail = link_append(prev, nxt_link, head, tail, f)
+            fl[f] = vtime
+            if pol == OPT:
                 cur_next[f] = nxt[i]
                 hsize = _heap_push(hkeys, hvals, hsize, nxt[i], f)
-            continue
-        faults += 1
-        gi[0, VTIME] = i
-        top = gi[0, FREE_TOP]
-        if top > 0:
-            f = w.stk[top - 1, STK_FREE]
-            gi[0, FREE_TOP] = top - 1
-        else:
-            if use_opt:  # the resident page whose next use is farthest (lazy max-heap)
-                f = -1
-                while hsize > 0:
-                    hsize = _heap_pop(hkeys, hvals, hsize)
-                    cand = hvals[hsize]
-                    if cur_next[cand] == hkeys[hsize]:
-                        f = cand
-                        break
-            else:
-                f = pick_victim(w, 0, True)
-                if pol == ESC:
-                    w.cnt[0, C_ESC_00 + gi[0, ESC_CLASS]] += 1
-            if fb[f, FB_MOD]:
-                writebacks += 1
-            on_remove(w, 0, f, pol)
-            pg[fr[f, FR_PAGE], PG_FRAME] = -1
-        fr[f, FR_PAGE] = p
-        pg[p, PG_FRAME] = f
-        fb[f, FB_STATE] = USED
-        fb[f, FB_KIND] = w.pb[p, PB_KIND]
-        fb[f, FB_REF] = 1
-        fb[f, FB_MOD] = wr
-        on_load(w, 0, f, pol)
-        if use_opt:
-            cur_next[f] = nxt[i]
-            hsize = _heap_push(hkeys, hvals, hsize, nxt[i], f)
-    return faults, hits, writebacks
+        fb[:, FB_STATE] = state
+        fb[:, FB_KIND] = kind
+        fb[:, FB_REF] = ref
+        fb[:, FB_MOD] = mod
+        fr[:, FR_PAGE] = frame_page
+        fr[:, FR_PREV] = prev
+        fr[:, FR_NEXT] = nxt_link
+        pg[:, PG_FRAME] = page_frame
+        gi[0, HAND], gi[0, LIST_HEAD], gi[0, LIST_TAIL] = hand, head, tail
+        gi[0, ESC_N00], gi[0, ESC_N01], gi[0, ESC_CLASS] = n00, n01, last_class
+        gi[0, VTIME], gi[0, FREE_TOP] = vtime, top
+        for c in range(4):
+            w.cnt[0, C_ESC_00 + c] += by_class[c]
+        return faults, hits, writebacks
+
+    return loop
+
+
+_LOOPS = {info.id: _make_loop(info.id) for info in GUEST_POLICIES.values()}  # by policy id
 
 
 def _dense_pages(pages: np.ndarray) -> tuple[np.ndarray, int]:
@@ -199,19 +315,18 @@ def _dense_pages(pages: np.ndarray) -> tuple[np.ndarray, int]:
     return inverse.astype(np.int32), len(uniq)
 
 
-_compiled = False
+_compiled: set[str] = set()
 
 
-def _warm_up() -> float:
-    """Compile (or load from cache) the replay kernels once per process; return seconds."""
-    global _compiled
-    if _compiled:
+def _warm_up(policy: str) -> float:
+    """Compile (or load from numba's cache) the replay loop of ``policy`` once per
+    process; return the seconds it took."""
+    if policy in _compiled:
         return 0.0
     start = time.perf_counter()
     tiny = np.array([0, 1, 2, 0, 3, 1], np.int32)
-    for name in ("esc", "opt"):
-        _replay_arrays(tiny, np.zeros(len(tiny), np.uint8), 4, 2, name, 0, None, 1)
-    _compiled = True
+    _replay_arrays(tiny, np.zeros(len(tiny), np.uint8), 4, 2, policy, 0, None, 1)
+    _compiled.add(policy)
     return time.perf_counter() - start
 
 
@@ -222,7 +337,7 @@ def _replay_arrays(pages, writes, n_pages, frames, policy, seed, kinds, tau):
     world.gi[0, WS_TAU] = tau
     nxt = next_uses(pages, n_pages) if pol == OPT else np.zeros(1, np.int64)
     start = time.perf_counter()
-    faults, hits, writebacks = _replay(world, pages, writes, pol, nxt)
+    faults, hits, writebacks = _LOOPS[pol](world, pages, writes, nxt)
     return world, int(faults), int(hits), int(writebacks), time.perf_counter() - start
 
 
@@ -252,10 +367,10 @@ def replay(
     if writes is None:
         writes_u8 = np.zeros(len(dense), np.uint8)
     else:
-        writes_u8 = np.asarray(writes).astype(np.uint8)
+        writes_u8 = (np.asarray(writes) != 0).astype(np.uint8)  # any non-zero is a write
         if len(writes_u8) != len(dense):
             raise ValueError("writes must have one entry per reference")
-    compile_seconds = _warm_up()
+    compile_seconds = _warm_up(policy)
     tau = 4 * frames if ws_tau is None else int(ws_tau)
     world, faults, hits, writebacks, seconds = _replay_arrays(
         dense, writes_u8, max(n_pages, 1), frames, policy, seed, kinds, tau
