@@ -366,7 +366,7 @@ def run_figure_sweeps(
 ) -> list[SweepRun]:
     """Run each figure's sweep through the harness (stored runs are skipped). A spec that
     does not load, or a sweep that breaks, is recorded and the others still run."""
-    from harness.commands.run import run_sweep  # the driver loop of `balloonlab run`
+    from harness.driver import run_sweep
     from harness.executors import make_executor
     from harness.progress import SweepProgress
 

@@ -104,7 +104,7 @@ def _spec(name: str, base: dict, grid: dict):
 
 def _timed_sweep(spec, executor) -> tuple[float, float]:
     """(wall seconds of the sweep, summed seconds inside the runs)."""
-    from harness.commands.run import run_sweep
+    from harness.driver import run_sweep
 
     inside = 0.0
     results = tempfile.mkdtemp(prefix="balloonlab-bench-")

@@ -16,7 +16,7 @@ import pytest
 
 from analysis import db
 from harness import store
-from harness.commands.run import run_sweep
+from harness.driver import run_sweep
 from harness.executors import LocalExecutor
 from harness.spec import load_spec
 from harness.sweeps_catalog import resolve

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from harness import store
-from harness.commands.run import run_sweep
+from harness.driver import run_sweep
 from harness.executors import LocalExecutor, RayExecutor, execute_run
 from harness.spec import load_spec
 

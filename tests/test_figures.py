@@ -13,7 +13,7 @@ import pytest
 from analysis import claims, db, figures
 from analysis.claims import NOT_SUPPORTED, SUPPORTED
 from analysis.reproduce import FIGURES, QUICK_SUFFIX, draw_figures, shrink
-from harness.commands.run import run_sweep
+from harness.driver import run_sweep
 from harness.executors import LocalExecutor
 from harness.spec import parse_spec
 from harness.sweeps_catalog import shipped

@@ -1,13 +1,11 @@
-"""Sweep commands: `run`, `show`, `sweeps`, `status`, `compact`; and `run_sweep`, the driver
-loop that skips stored runs and writes each result to the store as it arrives."""
+"""Sweep commands: `run`, `show`, `sweeps`, `status`, `compact`."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import sys
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,76 +15,13 @@ from rich.table import Table
 
 from harness import options, store
 from harness.cli import app
+from harness.driver import SweepReport, run_sweep
 from harness.errors import UserError
 from harness.progress import SweepProgress
 from harness.spec import SweepSpec, load_spec
 from harness.sweeps_catalog import resolve, shipped
 
 EXECUTORS = ("ray", "local")
-
-
-@dataclass
-class SweepReport:
-    """What one sweep did in one `balloonlab run`."""
-
-    sweep: str
-    runs: int  # in the spec
-    done: int  # executed now and stored, outcome not `failed`
-    skipped: int  # stored before (not `failed`): not run again
-    failed: int  # executed now, stored as `failed` (retried next time)
-    retried: int  # of the executed, how many had failed before
-    seconds: float
-    executor: str
-    results: str
-
-
-def run_sweep(
-    spec: SweepSpec,
-    executor: Any,
-    results: Path | str,
-    *,
-    fresh: bool = False,
-    progress: SweepProgress | None = None,
-) -> SweepReport:
-    """Run the spec's runs that are not stored yet and store each result as it arrives, so
-    an interrupted driver loses at most the runs in flight. ``fresh`` deletes the sweep's
-    stored files first. Failed runs are stored with their error and retried next time."""
-    start = time.perf_counter()
-    progress = progress or SweepProgress(enabled=False)
-    if fresh:
-        store.remove_sweep(results, spec.name)
-    store.clean_temp_files(results, spec.name)
-    outcomes = store.stored_outcomes(results, spec.name)
-    pending = [r for r in spec.runs if outcomes.get(r.run_id, store.FAILED) == store.FAILED]
-    retry = [r.run_id for r in pending if r.run_id in outcomes]
-    # A failed row inside a compacted part would outlive its retry: forget it first.
-    store.drop_runs(results, spec.name, retry, compacted_only=True)
-    skipped = len(spec.runs) - len(pending)
-    progress.start_sweep(spec.name, len(pending), skipped)
-    done = failed = 0
-    for completed in executor.map(pending):
-        store.write_run(
-            results,
-            completed.run,
-            completed.summary,
-            completed.ticks,
-            node_id=completed.node_id,
-            host=completed.host,
-        )
-        failed += completed.failed
-        done += not completed.failed
-        progress.advance(completed.failed)
-    return SweepReport(
-        sweep=spec.name,
-        runs=len(spec.runs),
-        done=done,
-        skipped=skipped,
-        failed=failed,
-        retried=len(retry),
-        seconds=round(time.perf_counter() - start, 3),
-        executor=getattr(executor, "name", type(executor).__name__),
-        results=str(results),
-    )
 
 
 def _load_specs(args: list[str]) -> list[SweepSpec]:
@@ -107,8 +42,6 @@ def _results_dir(results: Path | None) -> Path:
 
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
-
-
 
 
 @app.command("run")
