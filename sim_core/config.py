@@ -217,7 +217,7 @@ def _unknown(key: str, known: list[str]) -> ConfigError:
     return ConfigError(f"{key}: unknown config key{hint}")
 
 
-def _coerce(path: str, value: Any, default: Any, type_name: str) -> Any:
+def _coerce(path: str, value: Any, type_name: str) -> Any:
     """Check one scalar against the declared type of its field, converting int -> float."""
     if type_name in ("dict",):
         if not isinstance(value, Mapping):
@@ -267,7 +267,7 @@ def _build_section(cls: type, raw: Mapping[str, Any], prefix: str) -> Any:
         if key not in known:
             raise _unknown(f"{prefix}.{key}", list(known))
         f = known[key]
-        kwargs[key] = _coerce(f"{prefix}.{key}", value, f.default, str(f.type))
+        kwargs[key] = _coerce(f"{prefix}.{key}", value, str(f.type))
     return cls(**kwargs)
 
 
@@ -419,7 +419,7 @@ def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
         if len(parts) == 1:
             raise ConfigError("vms: give a field, as in vms.mem_mib or vms.count")
         if parts[1] == "count":
-            count = _coerce("vms.count", value, 1, "int")
+            count = _coerce("vms.count", value, "int")
             if count < 1:
                 raise ConfigError(f"vms.count: must be >= 1, got {value!r}")
             template = vms[-1] if vms else {}
@@ -481,7 +481,7 @@ def from_dict(data: Mapping[str, Any]) -> SimConfig:
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key in _TOP_SCALARS:
-            kwargs[key] = _coerce(key, value, top[key].default, str(top[key].type))
+            kwargs[key] = _coerce(key, value, str(top[key].type))
         elif key in _SECTIONS:
             kwargs[key] = _build_section(_SECTIONS[key], value, key)
         elif key == "vms":

@@ -89,7 +89,7 @@ class Proportional(Controller):
         floor = 0.05 * obs.mem
         if excess <= 0:
             give = min(-excess, float((obs.mem - alloc).sum()))
-            return self._give_back(obs, alloc, give, k)
+            return self._give_back(obs, alloc, give)
         step = np.maximum(obs.mem * 0.01, 1.0)
         f = np.clip(obs.active, 0.0, 1.0)
         taken = 0.0
@@ -104,7 +104,7 @@ class Proportional(Controller):
         return np.maximum(obs.mem - alloc, 0).astype(np.int64)
 
     @staticmethod
-    def _give_back(obs, alloc, give, k):
+    def _give_back(obs, alloc, give):
         """No shortage: deflate, richest in shares-per-page first."""
         target = obs.mem - alloc
         order = np.argsort(-(obs.shares / np.maximum(alloc, 1.0)))

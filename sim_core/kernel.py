@@ -60,7 +60,6 @@ from sim_core.state import (
     C_STALE_READS,
     C_SWAP_INS,
     C_SWAP_OUTS,
-    C_WAIT_MS,
     C_WRITEBACKS,
     CLOCK_MS,
     D_FREE_AT,
@@ -101,7 +100,6 @@ from sim_core.state import (
     HC_DISCARDS,
     HC_OOM,
     HC_READS,
-    HC_RECLAIMED,
     HC_SWAP_INS,
     HC_SWAP_OUTS,
     HC_WRITES,
@@ -322,7 +320,6 @@ def host_evict_one(w, t):
         w.hcnt[HC_BLOCK_DROPS] += 1
     _resident_remove(w, u)
     w.hi[H_FREE] += 1
-    w.hcnt[HC_RECLAIMED] += 1
     return True
 
 
@@ -621,7 +618,6 @@ def run_guest(w, g, t_until):
     end = gi[g, REF_LEN]
     plo = gi[g, P_LO]
     refs = 0
-    wait = 0.0
     while t < t_until and pos < end:
         p = plo + w.ref_page[g, pos]
         wr = w.ref_write[g, pos]
@@ -631,9 +627,7 @@ def run_guest(w, g, t_until):
         f = pg[p, PG_FRAME]
         if f >= 0:
             if fb[f, FB_HSTATE] != BACKED:
-                before = t
                 t = host_fault_in(w, g, f, t)
-                wait += t - before
             fb[f, FB_HACC] = 1
             if pol == ESC and fb[f, FB_REF] == 0:
                 esc_note_reference(w, g, f)
@@ -643,18 +637,15 @@ def run_guest(w, g, t_until):
             if pol == LRU or pol == WS:
                 on_hit(w, g, f, pol)
         else:
-            before = t
             t = fault(w, g, p, wr, t)
             if t < 0:
                 gi[g, STALLED] = STALL_OOM
                 t = t_until
                 break
-            wait += t - before
         refs += 1
     gi[g, REF_POS] = pos
     w.gf[g, CLOCK_MS] = t
     w.cnt[g, C_REFS] += refs
-    w.cnt[g, C_WAIT_MS] += int(wait * 1000.0)
     return refs
 
 

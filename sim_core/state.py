@@ -103,9 +103,8 @@ C_ESC_11 = 20
 C_OOM = 21  # times reclaim found nothing to evict
 C_BALLOON_RECLAIMS = 22  # evictions forced by balloon inflation
 C_HOST_BLOCK_DROPS = 23  # this guest's cached swap blocks dropped by the host
-C_WAIT_MS = 24  # simulated time spent waiting for I/O, microseconds
-C_BALLOON_WRITES = 25  # writes issued by evictions the balloon forced
-CNT_COLS = 26
+C_BALLOON_WRITES = 24  # writes issued by evictions the balloon forced
+CNT_COLS = 25
 
 # ---- host integer columns (hi) ---------------------------------------------------------------
 H_FREE = 0  # host frames free
@@ -140,9 +139,8 @@ HC_DISCARDS = 2
 HC_BLOCK_DROPS = 3
 HC_READS = 4  # disk reads, every cause
 HC_WRITES = 5  # disk writes, every cause
-HC_RECLAIMED = 6  # host frames reclaimed (swap-outs + discards + block drops)
-HC_OOM = 7  # host could not find a victim
-HCNT_COLS = 8
+HC_OOM = 6  # host could not find a victim
+HCNT_COLS = 7
 
 POLICY_IDS = {
     "esc": 0,
