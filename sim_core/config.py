@@ -6,7 +6,11 @@ and is then resolved into a :class:`SimConfig`. ``vms`` is a list of per-VM tabl
 ``vms.<field>`` override applies to every VM, ``vms.<i>.<field>`` to one, and ``vms.count``
 grows the list (copying the last VM) or shrinks it.
 
-Units: memory in MiB, time in ticks of ``tick_ms`` simulated milliseconds, rates per
+Every field is declared with :func:`knob`: its default, its unit, a one-line doc, the
+allowed values where they are a list, and for constants that model the real world the
+source they come from. ``balloonlab keys`` prints this table; nothing else documents a key.
+
+Units: memory in MiB, time in the unit the name says (``_ms``, ``_us``, ``_s``), rates per
 simulated second unless a name says otherwise.
 """
 
@@ -26,76 +30,244 @@ class ConfigError(ValueError):
     """A config value is missing, unknown or out of range; the message names the field."""
 
 
+def knob(
+    default: Any = dataclasses.MISSING,
+    unit: str = "",
+    doc: str = "",
+    *,
+    choices: tuple[str, ...] | None = None,
+    source: str = "",
+    factory: Any = dataclasses.MISSING,
+) -> Any:
+    """A config field with its documentation: unit ("" for none), one-line doc, allowed
+    values, and the published source of a real-world constant."""
+    meta = {"unit": unit, "doc": doc, "choices": choices, "source": source}
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+GUEST_CACHE_MODES = ("none", "writeback")
+
+
 @dataclass(frozen=True)
 class VMConfig:
-    """One guest: its memory, swap area, workload, page replacement and balloon driver."""
+    """One guest: its memory, swap area, workload, page replacement, costs and balloon."""
 
-    name: str = ""
-    mem_mib: int = 256  # guest-physical memory
-    swap_mib: int = 256  # guest swap area on the virtual disk
-    workload: str = "zipf"
-    workload_params: dict = field(default_factory=dict)
-    guest_policy: str = "esc"
-    ws_tau_s: float = 2.0  # `ws` guest policy: working-set window, simulated seconds
-    free_low_pct: float = 1.0  # guest reclaim (kswapd) starts under this % of free frames
-    free_high_pct: float = 2.0  # ... and stops over this %
-    refs_per_tick: int = 20000  # references per tick when every one hits (1 / t_mem)
-    fault_ms: float = 0.02  # CPU cost of a guest page fault (trap, page tables, copy), beyond
-    #   any disk wait
-    balloon_batches_per_tick: int = 8  # virtio-balloon moves 256-page batches
-    deflate_on_oom: bool = True
-    shares: float = 1.0  # proportional-share weight
-    balloon_mib: int = 0  # target of the `static` controller
+    name: str = knob("", "", "VM name (vm<i> when empty)")
+    mem_mib: int = knob(256, "MiB", "guest-physical memory, as configured at boot")
+    swap_mib: int = knob(256, "MiB", "guest swap area on the virtual disk")
+    workload: str = knob("zipf", "", "reference generator (balloonlab keys --workloads)")
+    workload_params: dict = knob(
+        unit="", doc="parameters of the workload (balloonlab keys vms.workload_params)",
+        factory=dict,
+    )  # fmt: skip
+    guest_policy: str = knob("esc", "", "the guest's page replacement policy")
+    ws_tau_s: float = knob(2.0, "s", "`ws` guest policy: working-set window W(t, tau)")
+    free_low_pct: float = knob(
+        1.0, "% of guest memory", "guest kswapd wakes under this much free memory",
+        source="Linux min_free_kbytes/watermark_scale_factor give low ~0.1-1% (mm/page_alloc.c)",
+    )  # fmt: skip
+    free_high_pct: float = knob(2.0, "% of guest memory", "... and reclaims up to this much free")
+    dirty_ratio: float = knob(
+        20.0, "% of guest memory", "writers over this share of dirty + writeback pages are "
+        "throttled (balance_dirty_pages)", source="Linux vm.dirty_ratio default 20",
+    )  # fmt: skip
+    dirty_background_ratio: float = knob(
+        10.0, "% of guest memory", "the flusher writes dirty page cache back above this share",
+        source="Linux vm.dirty_background_ratio default 10",
+    )  # fmt: skip
+    ref_us: float = knob(
+        1.0, "us", "CPU time of one page-granular memory reference: the accesses a program makes "
+        "to one page before it moves on",
+        source="~10 DRAM accesses of ~100 ns each (Drepper, 'What every programmer should know "
+        "about memory', 2007, sec. 2.2)",
+    )  # fmt: skip
+    minor_fault_us: float = knob(
+        1.0, "us", "CPU time of a minor fault (trap, page-table update, zero-fill of 4 KiB)",
+        source="lmbench lat_pagefault ~1 us on x86; clear_page 4 KiB ~0.3 us",
+    )  # fmt: skip
+    major_fault_us: float = knob(
+        10.0, "us", "CPU time of a major fault beyond the device wait (trap, block layer, "
+        "virtio exit and interrupt, copy)",
+        source="virtio-blk I/O exit + interrupt ~5-20 us (Gordon et al., ELI, ASPLOS 2012)",
+    )  # fmt: skip
+    host_fault_us: float = knob(
+        5.0, "us", "CPU time of a host fault beyond the device wait (EPT violation exit, host "
+        "page fault, remap)", source="EPT violation exit ~1-2 us plus host fault handling "
+        "(Agesen et al., 'Software techniques for avoiding hardware virtualization exits', "
+        "USENIX ATC 2012)",
+    )  # fmt: skip
+    boot_overhead_bytes_per_page: int = knob(
+        64, "bytes per 4 KiB page", "guest kernel structures sized at boot from configured "
+        "memory (struct page), unusable by the workload",
+        source="Linux struct page is 64 bytes (include/linux/mm_types.h); Waldspurger OSDI 2002 "
+        "sec. 3.2 names boot-sized structures as the cost of ballooning",
+    )  # fmt: skip
+    balloon_batches_per_tick: int = knob(
+        8, "batches of 256 pages per tick", "virtio-balloon moves pages in 256-page batches "
+        "(VIRTIO_BALLOON_ARRAY_PFNS_MAX); this bounds its rate",
+        source="drivers/virtio/virtio_balloon.c",
+    )  # fmt: skip
+    deflate_on_oom: bool = knob(
+        True, "", "the balloon gives pages back before the guest runs out "
+        "(VIRTIO_BALLOON_F_DEFLATE_ON_OOM)",
+    )  # fmt: skip
+    free_page_reporting: bool = knob(
+        False, "", "report free 2 MiB chunks to the host, which unbacks them "
+        "(VIRTIO_BALLOON_F_REPORTING; off by default as in QEMU)",
+        source="mm/page_reporting.c: order >= pageblock_order (9), every 2 s",
+    )  # fmt: skip
+    shares: float = knob(1.0, "", "proportional-share weight of this VM")
+    balloon_mib: int = knob(0, "MiB", "target of the `static` controller")
 
 
 @dataclass(frozen=True)
 class HostConfig:
-    """Physical host memory, its reserve and watermarks, and its blind swapping."""
+    """Physical host memory, its reserve and watermarks, its page cache and blind swapping."""
 
-    mem_mib: int | None = None  # derived from overcommit when only that is given
-    overcommit: float | None = None  # sum of guest memory / memory available to guests
-    reserve_mib: int = 64  # host kernel and hypervisor, never available to guests
-    low_watermark_pct: float = 2.0  # host swapping starts under this % free ...
-    high_watermark_pct: float = 4.0  # ... and stops over this %
-    swap_policy: str = "random"  # blind victim choice: random (ESX) or clock (accessed bits)
-    swap_mib: int = 1 << 20  # host swap capacity
-    discard_clean: bool = False  # VSwapper: drop pages that mirror unchanged disk blocks
-    pin_guest_swap: bool = False  # keep a thrashing guest's swap file blocks in host memory
-    pin_fault_rate: float = 50.0  # guest faults/s over which its swap blocks are pinned
-    io_buffer_kib: int = 4  # host memory held per request in the disk queue (a page being
-    #   written stays in memory until the disk has it, so reclaim frees memory only as
-    #   fast as the disk writes)
+    mem_mib: int | None = knob(
+        None, "MiB", "physical memory (derived from host.overcommit when only that is given)"
+    )
+    overcommit: float | None = knob(
+        None, "", "sum of guest memory / memory available to guests (mem_mib - reserve_mib)"
+    )
+    reserve_mib: int = knob(64, "MiB", "host kernel and hypervisor, never available to guests")
+    low_watermark_pct: float = knob(2.0, "% of host memory", "host swapping starts under this free")
+    high_watermark_pct: float = knob(4.0, "% of host memory", "... and stops over this free")
+    swap_policy: str = knob(
+        "random", "", "blind victim choice: random (ESX) or clock (accessed bits, Linux-like)",
+        choices=("random", "clock"),
+        source="Waldspurger OSDI 2002 sec. 4: ESX picks host swap victims at random",
+    )  # fmt: skip
+    swap_mib: int | None = knob(
+        None, "MiB", "host swap capacity, a hard limit (default: equal to host memory)",
+        source="RHEL virtualization guide: swap sized with RAM for overcommitted hosts",
+    )  # fmt: skip
+    cache: str = knob(
+        "none", "", "how guest disk images use host memory: none (O_DIRECT; only requests in "
+        "flight hold host buffers) or writeback (a host page cache of guest blocks)",
+        choices=GUEST_CACHE_MODES,
+        source="QEMU -drive cache=none|writeback (block/file-posix.c); oVirt uses cache=none",
+    )  # fmt: skip
+    dirty_ratio: float = knob(
+        20.0, "% of host memory", "host writers over this share of dirty + writeback pages are "
+        "throttled", source="Linux vm.dirty_ratio default 20",
+    )  # fmt: skip
+    dirty_background_ratio: float = knob(
+        10.0, "% of host memory", "the host flusher writes dirty cached blocks back above this",
+        source="Linux vm.dirty_background_ratio default 10",
+    )  # fmt: skip
+    discard_clean: bool = knob(
+        False, "", "VSwapper: the host drops pages that mirror unchanged disk blocks instead of "
+        "swapping them (needs host.cache = writeback to know them)",
+        source="Amit, Tsafrir, Schuster, VSwapper, ASPLOS 2014",
+    )  # fmt: skip
+    pin_guest_swap: bool = knob(
+        False, "", "keep a thrashing guest's swap-file blocks in host memory (nested-swapping "
+        "mitigation)",
+    )  # fmt: skip
+    pin_fault_rate: float = knob(50.0, "faults/s", "guest fault rate over which its swap is pinned")
+    io_buffer_kib: int = knob(
+        4, "KiB per request", "host memory held for each guest request in flight (bounce buffers, "
+        "virtqueue descriptors); 0 cuts the swap-storm feedback",
+    )  # fmt: skip
+
+
+DEVICE_PRESETS: dict[str, dict[str, Any]] = {
+    # Datacenter NVMe, e.g. Intel SSD DC P4510: 4 KiB random read 641k IOPS, write 134k IOPS,
+    # read latency 77 us, write 18 us (product brief); many hardware queues and tags.
+    "nvme": dict(read_latency_us=80.0, write_latency_us=20.0, iops=500_000.0, queue_depth=32),
+    # SATA SSD, e.g. Intel SSD DC S4510: 97k read / 35k write IOPS, ~100 us under the SATA
+    # stack; NCQ allows 32 commands, a few served at once.
+    "sata_ssd": dict(read_latency_us=100.0, write_latency_us=40.0, iops=90_000.0, queue_depth=8),
+    # 7200 rpm disk: ~8.5 ms seek + 4.2 ms rotation on random 4 KiB I/O, ~100-150 IOPS,
+    # one request at a time.
+    "hdd": dict(read_latency_us=8000.0, write_latency_us=8000.0, iops=150.0, queue_depth=1),
+    # Cloud block storage, e.g. AWS EBS gp3: 3,000 IOPS baseline, "single-digit millisecond"
+    # latency (~1 ms), deep queues.
+    "network": dict(read_latency_us=1000.0, write_latency_us=1000.0, iops=3000.0, queue_depth=64),
+}
 
 
 @dataclass(frozen=True)
 class DiskConfig:
-    """The one disk shared by guest I/O and host swap: a FIFO queue with finite IOPS."""
+    """The one block device under guest disk images and host swap, with Linux's mq-deadline
+    scheduler. Fields left unset come from ``preset``; each can be overridden."""
 
-    iops: float = 5000.0
-    latency_ms: float = 0.2  # service time of a request that finds the queue empty
+    preset: str = knob(
+        "nvme", "", "named device: nvme, sata_ssd, hdd, network (cloud block storage)",
+        choices=tuple(DEVICE_PRESETS),
+    )  # fmt: skip
+    read_latency_us: float | None = knob(None, "us", "service time of one 4 KiB read")
+    write_latency_us: float | None = knob(None, "us", "service time of one 4 KiB write")
+    iops: float | None = knob(None, "requests/s", "the device's cap on dispatched requests")
+    queue_depth: int | None = knob(None, "requests", "requests the device serves at once")
+    nr_requests: int = knob(
+        256, "requests", "the scheduler's request table; a full table blocks the submitter, "
+        "and writes may hold at most 3/4 of it (async_depth)",
+        source="block/mq-deadline.c dd_depth_updated: async_depth = 3 * nr_requests / 4",
+    )  # fmt: skip
+    write_expire_ms: float = knob(
+        5000.0, "ms", "a write waiting longer is dispatched ahead of reads",
+        source="block/mq-deadline.c: write_expire = 5 * HZ",
+    )  # fmt: skip
+    writes_starved: int = knob(
+        2, "read batches", "read batches dispatched while writes wait before a write batch",
+        source="block/mq-deadline.c: writes_starved = 2",
+    )  # fmt: skip
+    fifo_batch: int = knob(
+        16, "requests", "requests dispatched in one batch of one direction",
+        source="block/mq-deadline.c: fifo_batch = 16",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class HypervisorConfig:
     """The hypervisor's balloon policy and its parameters."""
 
-    policy: str = "none"
-    period: int = 10  # ticks between controller decisions
-    lock_order: str = "natural"  # balloon lock protocol: natural | hostmem_first
-    lock_contention: float = 0.0  # probability per tick that a host reclaim thread runs a
-    #   callback into a guest that is ballooning at the same time (0 disables the lock model)
-    tax_rate: float = 0.75  # Waldspurger's idle memory tax tau
-    sample_pages: int = 100  # pages sampled per VM per period to estimate the active fraction
-    ws_headroom_pct: float = 20.0  # `ws` keeps this much above the estimated working set
-    pff_upper: float = 50.0  # `pff`: guest faults/s above which the balloon deflates
-    pff_lower: float = 5.0  # `pff`: ... below which it inflates
-    pff_step_pct: float = 5.0  # `pff`: step as % of guest memory
-    mom_pressure_threshold: float = 0.20
-    mom_pressure_critical: float = 0.05
-    mom_min_guest_free_pct: float = 0.20
-    mom_max_balloon_change_pct: float = 0.05
-    mom_min_balloon_change_pct: float = 0.0025
-    mom_grow_pct: float = 0.05
+    policy: str = knob("none", "", "balloon controller (balloonlab keys --controllers)")
+    period: int = knob(10, "ticks", "ticks between controller decisions")
+    lock_order: str = knob(
+        "natural", "", "balloon lock protocol: natural, or hostmem_first (global lock order)",
+        choices=("natural", "hostmem_first"),
+    )  # fmt: skip
+    lock_contention: float = knob(
+        0.0, "probability per tick", "chance that a host reclaim thread calls back into a guest "
+        "that is ballooning at the same time (0 disables the lock model)",
+    )  # fmt: skip
+    tax_rate: float = knob(
+        0.75, "", "Waldspurger's idle memory tax tau", source="Waldspurger OSDI 2002 sec. 5.3"
+    )
+    sample_pages: int = knob(
+        100, "pages per VM", "pages sampled per period to estimate the active fraction",
+        source="Waldspurger OSDI 2002 sec. 5.2",
+    )  # fmt: skip
+    ws_headroom_pct: float = knob(20.0, "%", "`ws` keeps this much above the working set")
+    pff_upper: float = knob(50.0, "faults/s", "`pff`: fault rate above which the balloon deflates")
+    pff_lower: float = knob(5.0, "faults/s", "`pff`: ... below which it inflates")
+    pff_step_pct: float = knob(5.0, "% of guest memory", "`pff`: balloon step")
+    mom_pressure_threshold: float = knob(
+        0.20, "fraction of host memory", "MOM: host under pressure below this free share",
+        source="oVirt MOM balloon.rules",
+    )  # fmt: skip
+    mom_pressure_critical: float = knob(
+        0.05, "fraction of host memory", "MOM: host critical below this free share",
+        source="oVirt MOM balloon.rules",
+    )  # fmt: skip
+    mom_min_guest_free_pct: float = knob(
+        0.20, "fraction of guest memory", "MOM: a guest keeps at least this much free",
+        source="oVirt MOM balloon.rules",
+    )  # fmt: skip
+    mom_max_balloon_change_pct: float = knob(
+        0.05, "fraction of guest memory", "MOM: largest change per decision",
+        source="oVirt MOM balloon.rules",
+    )  # fmt: skip
+    mom_min_balloon_change_pct: float = knob(
+        0.0025, "fraction of guest memory", "MOM: smaller changes are not made",
+        source="oVirt MOM balloon.rules",
+    )  # fmt: skip
+    mom_grow_pct: float = knob(0.05, "fraction of guest memory", "MOM: deflation step")
 
 
 @dataclass(frozen=True)
@@ -106,23 +278,30 @@ class EconomicsConfig:
     99.99% availability, 30% under 99%, 100% under 95%), with availability read as a VM's
     throughput relative to its native throughput."""
 
-    price_per_gib_hour: float = 0.005  # revenue per configured guest GiB-hour
-    host_cost_per_gib_hour: float = 0.003  # cost of a host GiB-hour
-    sla_threshold: float = 0.9  # a VM under this fraction of native throughput violates ...
-    sla_credit_fraction: float = 0.10  # ... and this share of its revenue is credited back
-    sla_threshold_2: float = 0.75  # deeper tier
-    sla_credit_fraction_2: float = 0.30
-    sla_threshold_3: float = 0.5  # deepest tier
-    sla_credit_fraction_3: float = 1.0
+    price_per_gib_hour: float = knob(
+        0.005, "$ per guest GiB-hour", "revenue per configured guest GiB-hour",
+        source="memory share of public-cloud general-purpose instance prices",
+    )  # fmt: skip
+    host_cost_per_gib_hour: float = knob(0.003, "$ per host GiB-hour", "cost of a host GiB-hour")
+    sla_threshold: float = knob(
+        0.9, "fraction of native throughput", "a VM under this violates the first SLA tier"
+    )
+    sla_credit_fraction: float = knob(
+        0.10, "fraction of revenue", "credited back in the first tier", source="EC2 compute SLA"
+    )
+    sla_threshold_2: float = knob(0.75, "fraction of native throughput", "second tier")
+    sla_credit_fraction_2: float = knob(0.30, "fraction of revenue", "credited back in tier 2")
+    sla_threshold_3: float = knob(0.5, "fraction of native throughput", "third tier")
+    sla_credit_fraction_3: float = knob(1.0, "fraction of revenue", "credited back in tier 3")
 
 
 @dataclass(frozen=True)
 class ReplayConfig:
     """``mode = "replay"``: VM 0's reference stream through one cache, no host."""
 
-    policy: str = "lru"
-    cache_mib: float = 64.0
-    references: int = 1_000_000
+    policy: str = knob("lru", "", "replacement policy of the cache")
+    cache_mib: float = knob(64.0, "MiB", "cache size")
+    references: int = knob(1_000_000, "references", "references replayed")
 
 
 @dataclass(frozen=True)
@@ -130,10 +309,10 @@ class LocksConfig:
     """``mode = "locks"``: random schedules of the balloon lock protocol (order from
     ``hypervisor.lock_order``)."""
 
-    guests: int = 1  # guest threads ballooning at once
-    host_threads: int = 1  # host reclaim threads calling back into guests
-    ops: int = 1  # operations per thread, back to back
-    trials: int = 1000  # random schedules
+    guests: int = knob(1, "threads", "guest threads ballooning at once")
+    host_threads: int = knob(1, "threads", "host reclaim threads calling back into guests")
+    ops: int = knob(1, "operations per thread", "operations per thread, back to back")
+    trials: int = knob(1000, "schedules", "random schedules")
 
 
 MODES = ("host", "replay", "locks")
@@ -144,19 +323,25 @@ class SimConfig:
     """One run: the full host simulation (``mode = "host"``), a trace replay of one
     workload through one cache (``"replay"``), or the lock protocol alone (``"locks"``)."""
 
-    mode: str = "host"
-    ticks: int = 200
-    seed: int = 0
-    tick_ms: float = 100.0
-    page_kib: int = 4
-    warm_start: bool = True  # start with each guest's hottest pages resident
-    host: HostConfig = field(default_factory=HostConfig)
-    disk: DiskConfig = field(default_factory=DiskConfig)
-    hypervisor: HypervisorConfig = field(default_factory=HypervisorConfig)
-    economics: EconomicsConfig = field(default_factory=EconomicsConfig)
-    replay: ReplayConfig = field(default_factory=ReplayConfig)
-    locks: LocksConfig = field(default_factory=LocksConfig)
-    vms: tuple[VMConfig, ...] = field(default_factory=lambda: (VMConfig(name="vm0"),))
+    mode: str = knob("host", "", "what one run simulates", choices=MODES)
+    ticks: int = knob(200, "ticks", "length of the run")
+    seed: int = knob(0, "", "the seed every random choice derives from")
+    tick_ms: float = knob(100.0, "ms", "simulated time per tick")
+    page_kib: int = knob(4, "KiB", "page size", choices=("4", "8", "16", "64"))
+    warm_start: bool = knob(
+        True, "", "start as after a while of running: each guest's pages loaded in its own "
+        "first-touch order, the host backing them first touch first and swapping blindly "
+        "past its memory",
+    )  # fmt: skip
+    host: HostConfig = knob(unit="", doc="the host", factory=HostConfig)
+    disk: DiskConfig = knob(unit="", doc="the block device", factory=DiskConfig)
+    hypervisor: HypervisorConfig = knob(unit="", doc="balloon policy", factory=HypervisorConfig)
+    economics: EconomicsConfig = knob(unit="", doc="prices and SLA", factory=EconomicsConfig)
+    replay: ReplayConfig = knob(unit="", doc="mode = replay", factory=ReplayConfig)
+    locks: LocksConfig = knob(unit="", doc="mode = locks", factory=LocksConfig)
+    vms: tuple[VMConfig, ...] = knob(
+        unit="", doc="the guests", factory=lambda: (VMConfig(name="vm0"),)
+    )
 
     # ---- derived quantities -------------------------------------------------------------
     def pages(self, mib: float) -> int:
@@ -276,6 +461,11 @@ def _require(cond: bool, path: str, why: str, value: Any) -> None:
         raise ConfigError(f"{path}: {why}, got {value!r}")
 
 
+def _choice(value: Any, path: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{path}: unknown {value!r}, choose one of {', '.join(choices)}")
+
+
 def _validate(cfg: SimConfig) -> None:
     from sim_core.controllers import CONTROLLERS
     from sim_core.policies import GUEST_POLICIES
@@ -325,8 +515,25 @@ def _validate(cfg: SimConfig) -> None:
             "needs 0 <= free_low_pct < free_high_pct < 50",
             vm.free_low_pct,
         )
-        _require(vm.refs_per_tick >= 1, f"{p}.refs_per_tick", "must be >= 1", vm.refs_per_tick)
-        _require(vm.fault_ms >= 0, f"{p}.fault_ms", "must be >= 0", vm.fault_ms)
+        for name in ("ref_us", "minor_fault_us", "major_fault_us", "host_fault_us"):
+            value = getattr(vm, name)
+            _require(value >= 0, f"{p}.{name}", "must be >= 0", value)
+        _require(vm.ref_us > 0, f"{p}.ref_us", "must be > 0", vm.ref_us)
+        _require(
+            0 < vm.dirty_ratio <= 100, f"{p}.dirty_ratio", "must be in (0, 100]", vm.dirty_ratio
+        )
+        _require(
+            0 <= vm.dirty_background_ratio < vm.dirty_ratio,
+            f"{p}.dirty_background_ratio",
+            f"must be in [0, dirty_ratio = {vm.dirty_ratio})",
+            vm.dirty_background_ratio,
+        )
+        _require(
+            0 <= vm.boot_overhead_bytes_per_page < cfg.page_kib * 1024,
+            f"{p}.boot_overhead_bytes_per_page",
+            "must be in [0, page size)",
+            vm.boot_overhead_bytes_per_page,
+        )
         _require(vm.ws_tau_s > 0, f"{p}.ws_tau_s", "must be > 0", vm.ws_tau_s)
         _require(
             vm.balloon_batches_per_tick >= 1,
@@ -357,17 +564,29 @@ def _validate(cfg: SimConfig) -> None:
         "needs 0 <= low < high_watermark_pct < 100",
         h.low_watermark_pct,
     )
-    _require(
-        h.swap_policy in ("random", "clock"),
-        "host.swap_policy",
-        "must be random or clock",
-        h.swap_policy,
-    )
-    _require(h.swap_mib >= 0, "host.swap_mib", "must be >= 0", h.swap_mib)
+    _choice(h.swap_policy, "host.swap_policy", ("random", "clock"))
     _require(h.pin_fault_rate >= 0, "host.pin_fault_rate", "must be >= 0", h.pin_fault_rate)
     _require(h.io_buffer_kib >= 0, "host.io_buffer_kib", "must be >= 0", h.io_buffer_kib)
-    _require(cfg.disk.iops > 0, "disk.iops", "must be > 0", cfg.disk.iops)
-    _require(cfg.disk.latency_ms >= 0, "disk.latency_ms", "must be >= 0", cfg.disk.latency_ms)
+    _require(
+        h.swap_mib is not None and h.swap_mib >= 0, "host.swap_mib", "must be >= 0", h.swap_mib
+    )
+    _choice(h.cache, "host.cache", GUEST_CACHE_MODES)
+    _require(0 < h.dirty_ratio <= 100, "host.dirty_ratio", "must be in (0, 100]", h.dirty_ratio)
+    _require(
+        0 <= h.dirty_background_ratio < h.dirty_ratio,
+        "host.dirty_background_ratio",
+        f"must be in [0, host.dirty_ratio = {h.dirty_ratio})",
+        h.dirty_background_ratio,
+    )
+    d = cfg.disk
+    _require(d.read_latency_us > 0, "disk.read_latency_us", "must be > 0", d.read_latency_us)
+    _require(d.write_latency_us > 0, "disk.write_latency_us", "must be > 0", d.write_latency_us)
+    _require(d.iops > 0, "disk.iops", "must be > 0", d.iops)
+    _require(d.queue_depth >= 1, "disk.queue_depth", "must be >= 1", d.queue_depth)
+    _require(d.nr_requests >= 4, "disk.nr_requests", "must be >= 4", d.nr_requests)
+    _require(d.write_expire_ms > 0, "disk.write_expire_ms", "must be > 0", d.write_expire_ms)
+    _require(d.writes_starved >= 0, "disk.writes_starved", "must be >= 0", d.writes_starved)
+    _require(d.fifo_batch >= 1, "disk.fifo_batch", "must be >= 1", d.fifo_batch)
     hv = cfg.hypervisor
     _require(
         hv.policy in CONTROLLERS,
@@ -499,6 +718,7 @@ def from_dict(data: Mapping[str, Any]) -> SimConfig:
             raise _unknown(key, known)
     cfg = SimConfig(**kwargs)
     cfg = _resolve_host_memory(cfg)
+    cfg = _resolve_disk(cfg)
     _validate(cfg)
     return cfg
 
@@ -515,7 +735,20 @@ def _resolve_host_memory(cfg: SimConfig) -> SimConfig:
         mem = int(math.ceil(guest_total / ratio)) + h.reserve_mib
         if h.mem_mib is not None and abs(h.mem_mib - mem) <= 1:
             mem = h.mem_mib  # a resolved config read back: the pair already agrees
-        return dataclasses.replace(cfg, host=dataclasses.replace(h, mem_mib=mem, overcommit=ratio))
+        swap = mem if h.swap_mib is None else h.swap_mib
+        host = dataclasses.replace(h, mem_mib=mem, overcommit=ratio, swap_mib=swap)
+        return dataclasses.replace(cfg, host=host)
     available = h.mem_mib - h.reserve_mib
     ratio = guest_total / available if available > 0 else math.inf
-    return dataclasses.replace(cfg, host=dataclasses.replace(h, overcommit=round(ratio, 6)))
+    swap = h.mem_mib if h.swap_mib is None else h.swap_mib
+    host = dataclasses.replace(h, overcommit=round(ratio, 6), swap_mib=swap)
+    return dataclasses.replace(cfg, host=host)
+
+
+def _resolve_disk(cfg: SimConfig) -> SimConfig:
+    """Fill the device fields left unset from ``disk.preset``; fields set by hand win."""
+    d = cfg.disk
+    _choice(d.preset, "disk.preset", tuple(DEVICE_PRESETS))
+    preset = DEVICE_PRESETS[d.preset]
+    filled = {k: v for k, v in preset.items() if getattr(d, k) is None}
+    return dataclasses.replace(cfg, disk=dataclasses.replace(d, **filled)) if filled else cfg

@@ -145,7 +145,7 @@ class Simulation:
             self.workloads.append(wl)
         self.ref_ms = np.array(
             [
-                cfg.tick_ms / vm.refs_per_tick / max(wl.activity, 1e-6)
+                vm.ref_us / 1000.0 / max(wl.activity, 1e-6)
                 for vm, wl in zip(cfg.vms, self.workloads, strict=True)
             ]
         )
@@ -166,11 +166,11 @@ class Simulation:
         )
         for g, vm in enumerate(cfg.vms):
             w.gf[g, REF_MS] = self.ref_ms[g]
-            w.gf[g, FAULT_MS] = vm.fault_ms
+            w.gf[g, FAULT_MS] = vm.minor_fault_us / 1000.0
             w.gi[g, WS_TAU] = max(1, int(vm.ws_tau_s * 1000.0 / self.ref_ms[g]))
             w.gi[g, DEFLATE_ON_OOM] = int(vm.deflate_on_oom)
         w.hf[D_SERVICE] = 1000.0 / cfg.disk.iops
-        w.hf[D_LATENCY] = cfg.disk.latency_ms
+        w.hf[D_LATENCY] = cfg.disk.read_latency_us / 1000.0
         w.hi[H_SWAP_POLICY] = 0 if cfg.host.swap_policy == "random" else 1
         w.hi[H_DISCARD] = int(cfg.host.discard_clean)
         w.hi[H_SWAP_CAP] = cfg.pages(cfg.host.swap_mib)

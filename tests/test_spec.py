@@ -144,7 +144,7 @@ def test_run_ids_are_stable_and_follow_the_config(tmp_path):
     assert ids == [r.run_id for r in load_spec(write(tmp_path, reordered, "r.toml")).runs]
 
     # a value no grid key touches changes every id
-    changed = GRID_ZIP.replace("ticks = 20", 'ticks = 20\n"disk.latency_ms" = 0.3')
+    changed = GRID_ZIP.replace("ticks = 20", 'ticks = 20\n"disk.read_latency_us" = 300.0')
     changed_ids = [r.run_id for r in load_spec(write(tmp_path, changed, "c.toml")).runs]
     assert not set(ids) & set(changed_ids)
 
