@@ -1,16 +1,19 @@
 """The per-tick control plane: one host, its guests, the balloon and the hypervisor.
 
-``Simulation(config)`` builds the world; ``step()`` advances one tick; ``run()`` runs every
-tick and returns a ``RunResult``. Each tick goes through the same phases, in this order:
+``Simulation(config)`` builds the world (guests boot, then an optional warm start);
+``step()`` advances one tick; ``run()`` runs every tick and returns a ``RunResult``. Each
+tick, in this order:
 
-1. workloads: every guest issues references for the tick (compiled: ``kernel.run_tick``),
-   taking faults, direct reclaim and host faults as they come;
-2. guest reclaim: each guest's kswapd refills its free pages to the high watermark;
-3. balloon: every ``hypervisor.period`` ticks the controller sets targets; each driver
+1. references: the guests run (compiled: ``faults.run_tick``), taking faults, direct
+   reclaim, dirty throttling and host faults as they come; every slice the device's
+   completed writes are reaped, the flushers and kswapd of guests and host run, and host
+   I/O buffers follow the device queue;
+2. balloon: every ``hypervisor.period`` ticks the controller sets targets; each driver
    moves toward its target by at most its rate, through the balloon lock protocol;
-4. host reclaim: under its low watermark the host swaps blindly up to its high one;
-5. I/O: host I/O buffers follow the disk queue;
-6. metrics: one row per guest and one for the host (vm = -1).
+3. pinning of thrashing guests' memory, free page reporting every 2 s;
+4. metrics: one row per guest and one for the host (vm = -1), PSI included.
+The data plane lives in the modules named after the mechanisms they model: faults,
+guest_reclaim, writeback, swap, host_memory, balloon, psi, boot, block_device.
 """
 
 from __future__ import annotations
@@ -20,101 +23,108 @@ import time
 
 import numpy as np
 
-from sim_core import kernel
+from sim_core import block_device, boot, faults, state
+from sim_core.balloon import BATCH_PAGES, balloon_deflate, balloon_inflate, report_free_pages
 from sim_core.config import SimConfig, from_dict
 from sim_core.controllers import CONTROLLERS, Observation, Static
 from sim_core.economics import economics
 from sim_core.locks import balloon_round
 from sim_core.policies import policy_id
+from sim_core.psi import host_psi
 from sim_core.result import RunResult
 from sim_core.state import (
     BALLOONED,
-    C_BALLOON_RECLAIMS,
-    C_BALLOON_WRITES,
-    C_DOUBLE_PAGING,
-    C_ESC_00,
-    C_EVICTIONS,
-    C_FALSE_READS,
-    C_FAULTS,
-    C_FILE_DROPS,
-    C_FILE_READS,
-    C_HOST_BLOCK_DROPS,
-    C_HOST_DISCARDS,
-    C_HOST_FAULTS,
-    C_HOST_SWAP_OUTS,
-    C_MAJOR,
-    C_NESTED,
-    C_REFS,
-    C_SILENT_WRITES,
-    C_STALE_READS,
-    C_SWAP_INS,
-    C_SWAP_OUTS,
-    C_WRITEBACKS,
     CLOCK_MS,
-    D_LATENCY,
-    D_SERVICE,
     DEFLATE_ON_OOM,
+    DIRTY_BG,
+    DIRTY_LIMIT,
     F_HI,
     F_LO,
-    FAULT_MS,
     FB_HACC,
     FB_STATE,
+    FREE_HIGH,
+    FREE_LOW,
     H_DISCARD,
     H_FREE,
+    H_HIGH,
     H_IOBUF,
     H_IOBUF_PER_REQ_X1000,
-    H_NRES,
+    H_LOW,
+    H_OOM_KILLED,
     H_SWAP_CAP,
     H_SWAP_POLICY,
     H_SWAP_USED,
     H_TOTAL,
-    HC_DISCARDS,
-    HC_READS,
-    HC_SWAP_INS,
-    HC_SWAP_OUTS,
-    HC_WRITES,
+    HOST_FAULT_MS,
+    HSTALL_MS,
+    MAJOR_MS,
+    MINOR_MS,
     N_BACKED,
     N_BALLOONED,
-    N_CACHED_BLOCKS,
+    N_DIRTY,
     N_FREE,
     N_HSWAPPED,
+    N_KERNEL,
     N_SWAPPED,
     N_USED,
+    N_WRITEBACK,
     PINNED,
     REF_LEN,
     REF_MS,
     REF_POS,
+    STALL_DEADLOCK,
+    STALL_MS,
+    STALL_OOM,
     STALLED,
     WS_TAU,
     make_world,
 )
 from sim_core.workloads import make_workload
 
-SLICES_PER_TICK = 10  # host I/O buffers follow the disk queue every tick_ms / 10
+SLICES_PER_TICK = 10  # background work (reaping, flushers, kswapd, I/O buffers) per tick
 NATIVE_TICKS = 60  # ticks of the pressure-free reference run that gives native throughput
+REPORT_EVERY_MS = 2000.0  # free page reporting delay (mm/page_reporting.c: 2 * HZ)
+WARM_REFS_PER_PAGE = 20  # warm start: references drawn per frame to find the first touches
+
+C = state  # counter columns are read as C.C_REFS etc.
 
 # Per-tick columns, in order. VM rows and the host row (vm = -1) share them; a column that
-# does not apply to a row is 0 there.
+# does not apply to a row is 0 there. Units and meanings: sim_core.columns.TICK_COLUMNS.
 TICK_COLUMNS = (
     "tick", "vm", "time_s", "references", "throughput", "faults", "major_faults",
-    "host_faults", "swap_outs", "swap_ins", "writebacks", "file_drops", "nested_faults",
-    "balloon_mib", "balloon_target_mib", "resident_mib", "free_mib", "guest_swap_mib",
-    "backed_mib", "host_swapped_mib", "swap_cache_mib", "stalled", "host_free_mib",
-    "io_queue", "io_buffers_mib", "host_swap_outs", "host_swap_ins", "host_discards",
-    "disk_reads", "disk_writes",
+    "minor_faults", "host_faults", "swap_outs", "swap_ins", "writebacks", "file_drops",
+    "double_paging", "balloon_mib", "balloon_target_mib", "resident_mib", "free_mib",
+    "guest_swap_mib", "dirty_mib", "writeback_mib", "backed_mib", "host_swapped_mib",
+    "stalled", "psi_some", "psi_full", "host_free_mib", "io_queue", "io_buffers_mib",
+    "host_swap_used_mib", "host_swap_outs", "host_swap_ins", "host_discards", "disk_reads",
+    "disk_writes",
 )  # fmt: skip
 
 _COUNTER_COLUMNS = {
-    "references": C_REFS,
-    "faults": C_FAULTS,
-    "major_faults": C_MAJOR,
-    "host_faults": C_HOST_FAULTS,
-    "swap_outs": C_SWAP_OUTS,
-    "swap_ins": C_SWAP_INS,
-    "writebacks": C_WRITEBACKS,
-    "file_drops": C_FILE_DROPS,
-    "nested_faults": C_NESTED,
+    "references": C.C_REFS,
+    "faults": C.C_FAULTS,
+    "major_faults": C.C_MAJOR,
+    "minor_faults": C.C_MINOR,
+    "host_faults": C.C_HOST_FAULTS,
+    "swap_outs": C.C_SWAP_OUTS,
+    "swap_ins": C.C_SWAP_INS,
+    "writebacks": C.C_WRITEBACKS,
+    "file_drops": C.C_FILE_DROPS,
+    "double_paging": C.C_DOUBLE_PAGING,
 }
+_GAUGE_COLUMNS = {
+    "balloon_mib": N_BALLOONED,
+    "resident_mib": N_USED,
+    "free_mib": N_FREE,
+    "guest_swap_mib": N_SWAPPED,
+    "dirty_mib": N_DIRTY,
+    "writeback_mib": N_WRITEBACK,
+    "backed_mib": N_BACKED,
+    "host_swapped_mib": N_HSWAPPED,
+}
+_INT_TICK_COLUMNS = ("tick", "vm", "stalled", "io_queue", *_COUNTER_COLUMNS,
+                     "host_swap_outs", "host_swap_ins", "host_discards", "disk_reads",
+                     "disk_writes")  # fmt: skip
 
 
 class Simulation:
@@ -128,21 +138,12 @@ class Simulation:
     def reset(self) -> None:
         """Build the world from the config and its seed (Gymnasium-style: same seed, same run)."""
         cfg = self.cfg
-        seeds = np.random.SeedSequence(cfg.seed).spawn(len(cfg.vms) + 2)
+        n = len(cfg.vms)
+        seeds = np.random.SeedSequence(cfg.seed).spawn(2 * n + 2)
         self.rng = np.random.default_rng(seeds[-1])  # control plane: sampling, lock rounds
         self.tick_s = cfg.tick_ms / 1000.0
         self.mem_pages = np.array([cfg.pages(v.mem_mib) for v in cfg.vms], np.int64)
-        self.workloads = []
-        for i, vm in enumerate(cfg.vms):
-            wl = make_workload(
-                vm.workload,
-                vm.workload_params,
-                int(self.mem_pages[i]),
-                cfg.page_kib,
-                path=f"vms[{i}].workload_params",
-            )
-            wl.reset(np.random.default_rng(seeds[i]))
-            self.workloads.append(wl)
+        self.workloads = [self._workload(g, seeds[g]) for g in range(n)]
         self.ref_ms = np.array(
             [
                 vm.ref_us / 1000.0 / max(wl.activity, 1e-6)
@@ -155,6 +156,7 @@ class Simulation:
         self.host_high = max(
             self.host_low + 1, int(host_frames * cfg.host.high_watermark_pct / 100)
         )
+        device = block_device.make_device_arrays(**block_device.device_params(cfg.disk))
         w = self.world = make_world(
             frames=[int(m) for m in self.mem_pages],
             page_kinds=[wl.page_kind for wl in self.workloads],
@@ -163,59 +165,96 @@ class Simulation:
             seed=cfg.seed,
             host_frames=host_frames,
             ref_buffer=int(self.ref_capacity.max()),
+            device=device,
         )
         for g, vm in enumerate(cfg.vms):
+            mem = int(self.mem_pages[g])
             w.gf[g, REF_MS] = self.ref_ms[g]
-            w.gf[g, FAULT_MS] = vm.minor_fault_us / 1000.0
+            w.gf[g, MINOR_MS] = vm.minor_fault_us / 1000.0
+            w.gf[g, MAJOR_MS] = vm.major_fault_us / 1000.0
+            w.gf[g, HOST_FAULT_MS] = vm.host_fault_us / 1000.0
             w.gi[g, WS_TAU] = max(1, int(vm.ws_tau_s * 1000.0 / self.ref_ms[g]))
             w.gi[g, DEFLATE_ON_OOM] = int(vm.deflate_on_oom)
-        w.hf[D_SERVICE] = 1000.0 / cfg.disk.iops
-        w.hf[D_LATENCY] = cfg.disk.read_latency_us / 1000.0
+            w.gi[g, FREE_LOW] = max(1, int(mem * vm.free_low_pct / 100))
+            w.gi[g, FREE_HIGH] = max(int(w.gi[g, FREE_LOW]) + 1, int(mem * vm.free_high_pct / 100))
+            w.gi[g, DIRTY_LIMIT] = max(1, int(mem * vm.dirty_ratio / 100))
+            w.gi[g, DIRTY_BG] = int(mem * vm.dirty_background_ratio / 100)
+        w.hi[H_LOW] = self.host_low
+        w.hi[H_HIGH] = self.host_high
         w.hi[H_SWAP_POLICY] = 0 if cfg.host.swap_policy == "random" else 1
         w.hi[H_DISCARD] = int(cfg.host.discard_clean)
         w.hi[H_SWAP_CAP] = cfg.pages(cfg.host.swap_mib)
         w.hi[H_IOBUF_PER_REQ_X1000] = int(round(cfg.host.io_buffer_kib / cfg.page_kib * 1000))
-        self.guest_low = np.maximum(
-            1, (self.mem_pages * np.array([v.free_low_pct for v in cfg.vms]) / 100).astype(np.int64)
-        )
-        self.guest_high = np.maximum(
-            self.guest_low + 1,
-            (self.mem_pages * np.array([v.free_high_pct for v in cfg.vms]) / 100).astype(np.int64),
-        )
-        if cfg.warm_start:
-            self._warm_start()
+        self._boot(seeds[n : 2 * n])
         self.controller = self._make_controller()
-        self.target = np.zeros(len(cfg.vms), np.int64)
+        self.target = np.zeros(n, np.int64)
         self.tick = 0
         self.deadlocks = 0
         self.deadlocked_vms: set[int] = set()
-        self._period_faults = w.cnt[:, C_FAULTS].copy()
-        self._period_refs = w.cnt[:, C_REFS].copy()
-        self._fault_rate = np.zeros(len(cfg.vms))
+        self._period_faults = w.cnt[:, C.C_FAULTS].copy()
+        self._period_refs = w.cnt[:, C.C_REFS].copy()
+        self._fault_rate = np.zeros(n)
         self._sample = self._new_sample()
         self._prev_cnt = w.cnt.copy()
         self._prev_hcnt = w.hcnt.copy()
-        n_rows = cfg.ticks * (len(cfg.vms) + 1)
+        self._prev_dev = w.dvi.copy()
+        self._psi_host = np.zeros(cfg.ticks, np.float64)
+        n_rows = cfg.ticks * (n + 1)
         self._rows = {name: np.zeros(n_rows, np.float64) for name in TICK_COLUMNS}
         self._row = 0
 
-    def _warm_start(self) -> None:
-        """Each guest starts with its hottest pages resident (up to its free watermark),
-        and the host backs guest frames hottest first, round-robin over guests, while it
-        stays over its high watermark; the rest start in host swap, as after a while of
-        running overcommitted."""
-        w = self.world
-        loaded_frames = []
-        for g, wl in enumerate(self.workloads):
-            room = int(self.mem_pages[g] - self.guest_high[g])
-            n = kernel.warm_load(w, g, wl.warm_order().astype(np.int32), room)
+    def _workload(self, g: int, seed: np.random.SeedSequence):
+        cfg, vm = self.cfg, self.cfg.vms[g]
+        wl = make_workload(
+            vm.workload,
+            vm.workload_params,
+            int(self.mem_pages[g]),
+            cfg.page_kib,
+            path=f"vms[{g}].workload_params",
+        )
+        wl.reset(np.random.default_rng(seed))
+        return wl
+
+    def _boot(self, warm_seeds) -> None:
+        """Boot-sized kernel frames, then (warm start) first-touch loading and backing."""
+        cfg, w = self.cfg, self.world
+        loaded = []
+        for g, vm in enumerate(cfg.vms):
+            kernel = int(np.ceil(self.mem_pages[g] * vm.boot_overhead_bytes_per_page
+                                 / (cfg.page_kib * 1024)))  # fmt: skip
+            boot.boot_kernel(w, g, kernel)
             lo = int(w.gi[g, F_LO])
-            loaded_frames.append(np.arange(lo + n - 1, lo - 1, -1, dtype=np.int64))  # hottest first
-        ranks = np.concatenate([np.arange(len(f)) for f in loaded_frames])
-        guests = np.concatenate([np.full(len(f), g) for g, f in enumerate(loaded_frames)])
-        frames = np.concatenate(loaded_frames)
-        order = np.lexsort((guests, ranks))
-        kernel.warm_back(w, frames[order].astype(np.int64), self.host_high)
+            loaded.append(np.arange(lo, lo + kernel, dtype=np.int64))  # touched at boot
+        if cfg.warm_start:
+            host_room = int(w.hi[H_TOTAL]) - self.host_high + int(w.hi[H_SWAP_CAP])
+            room = np.maximum(0, self.mem_pages - w.gi[:, N_KERNEL] - w.gi[:, FREE_HIGH])
+            budget = max(0, host_room - sum(len(x) for x in loaded))
+            if room.sum() > budget:  # everything must fit in host memory plus host swap
+                room = np.floor(room * budget / room.sum()).astype(np.int64)
+            for g in range(len(cfg.vms)):
+                order = self._first_touches(g, warm_seeds[g], int(room[g]))
+                frames = boot.warm_load(w, g, order, int(room[g]))
+                loaded[g] = np.concatenate([loaded[g], frames])
+        # The host backs frames in the order they were first touched, round-robin over
+        # guests; what does not fit went to host swap, chosen blindly.
+        ranks = np.concatenate([np.arange(len(f)) for f in loaded])
+        guests = np.concatenate([np.full(len(f), g) for g, f in enumerate(loaded)])
+        frames = np.concatenate(loaded)[np.lexsort((guests, ranks))]
+        fit = max(0, int(w.hi[H_TOTAL]) - self.host_high)
+        swapped = np.zeros(len(frames), np.bool_)
+        if len(frames) > fit:
+            swapped[self.rng.choice(len(frames), len(frames) - fit, replace=False)] = True
+        boot.warm_host(w, frames, swapped)
+
+    def _first_touches(self, g: int, seed, count: int) -> np.ndarray:
+        """Distinct pages of guest g in the order its workload first touches them (drawn
+        from a copy of the workload, so the run's own reference stream is untouched)."""
+        if count <= 0:
+            return np.zeros(0, np.int32)
+        wl = self._workload(g, seed)
+        pages, _ = wl.generate(count * WARM_REFS_PER_PAGE)
+        _, first = np.unique(pages, return_index=True)
+        return pages[np.sort(first)][:count].astype(np.int32)
 
     def _make_controller(self):
         hv = self.cfg.hypervisor
@@ -227,25 +266,25 @@ class Simulation:
 
     # ---- one tick ----------------------------------------------------------------------------
     def step(self) -> None:
-        """Advance one tick through the six phases."""
+        """Advance one tick: references (with faults, reclaim and I/O interleaved), then
+        the balloon, pinning, free page reporting, and the tick's metrics."""
         cfg, w = self.cfg, self.world
         t0 = self.tick * cfg.tick_ms
         t_end = t0 + cfg.tick_ms
         self._refill_references()
-        kernel.run_tick(w, t0, cfg.tick_ms, SLICES_PER_TICK)
-        for g in range(len(cfg.vms)):
-            w.gf[g, CLOCK_MS] = kernel.guest_reclaim(
-                w, g, w.gf[g, CLOCK_MS], int(self.guest_low[g]), int(self.guest_high[g])
-            )
+        faults.run_tick(w, t0, cfg.tick_ms, SLICES_PER_TICK)
         host_was_short = w.hi[H_FREE] < self.host_low
         period = cfg.hypervisor.period
         if self.tick % period == 0 and (self.tick > 0 or not self.controller.needs_history):
             self._decide(t_end)
         self._move_balloons(t_end, host_was_short)
-        kernel.host_reclaim(w, t_end, self.host_low, self.host_high)
-        kernel.update_io_buffers(w, t_end)
         self._pin_swap_blocks()
-        self._record(t_end)
+        every = max(1, int(round(REPORT_EVERY_MS / cfg.tick_ms)))
+        if (self.tick + 1) % every == 0:
+            for g, vm in enumerate(cfg.vms):
+                if vm.free_page_reporting and w.gi[g, STALLED] == 0:
+                    report_free_pages(w, g)
+        self._record(t0, t_end)
         self.tick += 1
 
     def _refill_references(self) -> None:
@@ -280,11 +319,11 @@ class Simulation:
     def _observe(self, t: float) -> Observation:
         w, cfg = self.world, self.cfg
         period_s = cfg.hypervisor.period * self.tick_s
-        faults = w.cnt[:, C_FAULTS] - self._period_faults
-        self._period_faults = w.cnt[:, C_FAULTS].copy()
-        self._fault_rate = faults / period_s
-        refs = w.cnt[:, C_REFS] - self._period_refs
-        self._period_refs = w.cnt[:, C_REFS].copy()
+        faults_now = w.cnt[:, C.C_FAULTS] - self._period_faults
+        self._period_faults = w.cnt[:, C.C_FAULTS].copy()
+        self._fault_rate = faults_now / period_s
+        refs = w.cnt[:, C.C_REFS] - self._period_refs
+        self._period_refs = w.cnt[:, C.C_REFS].copy()
         busy = np.clip(refs * self.ref_ms / (period_s * 1000.0), 0.0, 1.0)
         active = np.zeros(len(cfg.vms))
         for g, frames in enumerate(self._sample):
@@ -307,7 +346,7 @@ class Simulation:
             active=active,
             shares=np.array([v.shares for v in cfg.vms], np.float64),
             busy=busy,
-            disk_backlog_s=kernel.queue_length(w, t) / cfg.disk.iops,
+            disk_backlog_s=block_device.dev_queue_length(w) / cfg.disk.iops,
         )
 
     def _decide(self, t: float) -> None:
@@ -333,13 +372,12 @@ class Simulation:
         for g in moving:
             if w.gi[g, STALLED] != 0:
                 continue
-            rate = cfg.vms[g].balloon_batches_per_tick * kernel.BATCH_PAGES
+            rate = cfg.vms[g].balloon_batches_per_tick * BATCH_PAGES
             delta = int(self.target[g] - w.gi[g, N_BALLOONED])
             if delta > 0:
-                _, clock = kernel.balloon_inflate(w, g, min(delta, rate), w.gf[g, CLOCK_MS])
-                w.gf[g, CLOCK_MS] = clock
+                balloon_inflate(w, g, min(delta, rate), max(t, w.gf[g, CLOCK_MS]))
             elif delta < 0:
-                kernel.balloon_deflate(w, g, min(-delta, rate))
+                balloon_deflate(w, g, min(-delta, rate))
 
     def _lock_round(self, moving: list[int], host_reclaiming: bool) -> None:
         """Balloon operations and host reclaim callbacks contend for L_vmem and L_hostmem."""
@@ -354,58 +392,62 @@ class Simulation:
         if result.deadlocked_guests:
             self.deadlocks += 1
             for g in result.deadlocked_guests:
-                w.gi[g, STALLED] = kernel.STALL_DEADLOCK
+                w.gi[g, STALLED] = STALL_DEADLOCK
                 self.deadlocked_vms.add(int(g))
 
     def _pin_swap_blocks(self) -> None:
-        """With ``pin_guest_swap``, a guest faulting faster than the threshold gets its swap
-        file's blocks pinned in host memory (unpinned again under half of it)."""
+        """With ``pin_guest_swap``, a guest faulting faster than the threshold has its
+        memory pinned against host reclaim (unpinned again under half of it)."""
         if not self.cfg.host.pin_guest_swap:
             return
         w = self.world
-        rate = (w.cnt[:, C_FAULTS] - self._prev_cnt[:, C_FAULTS]) / self.tick_s
+        rate = (w.cnt[:, C.C_FAULTS] - self._prev_cnt[:, C.C_FAULTS]) / self.tick_s
         threshold = self.cfg.host.pin_fault_rate
         pinned = w.gi[:, PINNED]
         w.gi[:, PINNED] = np.where(rate > threshold, 1, np.where(rate < threshold / 2, 0, pinned))
 
     # ---- metrics -------------------------------------------------------------------------------
-    def _record(self, t_end: float) -> None:
+    def _record(self, t0: float, t_end: float) -> None:
         w, cfg = self.world, self.cfg
         mib = cfg.page_kib / 1024.0
         delta = w.cnt - self._prev_cnt
         hdelta = w.hcnt - self._prev_hcnt
+        ddelta = w.dvi - self._prev_dev
         self._prev_cnt = w.cnt.copy()
         self._prev_hcnt = w.hcnt.copy()
+        self._prev_dev = w.dvi.copy()
         n = len(cfg.vms)
         rows = slice(self._row, self._row + n + 1)
+        host = self._row + n
         r = self._rows
         r["tick"][rows] = self.tick
-        r["vm"][rows] = np.arange(-1, n)[np.r_[1 : n + 1, 0]]
+        r["vm"][rows] = np.r_[np.arange(n), -1]
         r["time_s"][rows] = (self.tick + 1) * self.tick_s
         for name, col in _COUNTER_COLUMNS.items():
             r[name][rows] = np.r_[delta[:, col], delta[:, col].sum()]
         r["throughput"][rows] = r["references"][rows] / self.tick_s
-        r["throughput"][self._row + n] = r["throughput"][self._row : self._row + n].sum()
         gi = w.gi
-        for name, col in (
-            ("balloon_mib", N_BALLOONED), ("resident_mib", N_USED), ("free_mib", N_FREE),
-            ("guest_swap_mib", N_SWAPPED), ("backed_mib", N_BACKED),
-            ("host_swapped_mib", N_HSWAPPED), ("swap_cache_mib", N_CACHED_BLOCKS),
-        ):  # fmt: skip
+        for name, col in _GAUGE_COLUMNS.items():
             r[name][rows] = np.r_[gi[:, col], gi[:, col].sum()] * mib
         r["balloon_target_mib"][rows] = np.r_[self.target, self.target.sum()] * mib
         r["stalled"][rows] = np.r_[gi[:, STALLED], (gi[:, STALLED] != 0).sum()]
-        host = self._row + n
+        guest_psi = np.clip(w.gf[:, STALL_MS] / cfg.tick_ms, 0.0, 1.0)
+        some, full = host_psi(w, t0, t_end)
+        r["psi_some"][rows] = np.r_[guest_psi, some]
+        r["psi_full"][rows] = np.r_[guest_psi, full]
+        w.gf[:, STALL_MS] = 0.0
+        w.gf[:, HSTALL_MS] = 0.0
         r["host_free_mib"][host] = w.hi[H_FREE] * mib
-        r["io_queue"][host] = kernel.queue_length(w, t_end)
+        r["io_queue"][host] = block_device.dev_queue_length(w)
         r["io_buffers_mib"][host] = w.hi[H_IOBUF] * mib
-        r["host_swap_outs"][host] = hdelta[HC_SWAP_OUTS]
-        r["host_swap_ins"][host] = hdelta[HC_SWAP_INS]
-        r["host_discards"][host] = hdelta[HC_DISCARDS]
-        r["disk_reads"][host] = hdelta[HC_READS]
-        r["disk_writes"][host] = hdelta[HC_WRITES]
-        r["host_swap_outs"][self._row : host] = delta[:, C_HOST_SWAP_OUTS]
-        r["host_discards"][self._row : host] = delta[:, C_HOST_DISCARDS]
+        r["host_swap_used_mib"][host] = w.hi[H_SWAP_USED] * mib
+        r["host_swap_outs"][host] = hdelta[C.HC_SWAP_OUTS]
+        r["host_swap_ins"][host] = hdelta[C.HC_SWAP_INS]
+        r["host_discards"][host] = hdelta[C.HC_DISCARDS]
+        r["disk_reads"][host] = ddelta[block_device.DV_READS]
+        r["disk_writes"][host] = ddelta[block_device.DV_WRITES]
+        r["host_swap_outs"][self._row : host] = delta[:, C.C_HOST_SWAP_OUTS]
+        r["host_discards"][self._row : host] = delta[:, C.C_HOST_DISCARDS]
         self._row += n + 1
 
     # ---- the whole run -------------------------------------------------------------------------
@@ -420,103 +462,128 @@ class Simulation:
     def tick_columns(self) -> dict[str, np.ndarray]:
         """The per-tick series recorded so far, with integer columns as integers."""
         cols = {k: v[: self._row] for k, v in self._rows.items()}
-        for name in (
-            "tick",
-            "vm",
-            "stalled",
-            *_COUNTER_COLUMNS,
-            "host_swap_outs",
-            "host_swap_ins",
-            "host_discards",
-            "disk_reads",
-            "disk_writes",
-        ):
+        for name in _INT_TICK_COLUMNS:
             cols[name] = cols[name].astype(np.int64)
         return cols
 
     def vm_throughputs(self) -> np.ndarray:
         """Each guest's mean throughput over the run, references per simulated second."""
         seconds = max(self.tick, 1) * self.tick_s
-        return self.world.cnt[:, C_REFS] / seconds
+        return self.world.cnt[:, C.C_REFS] / seconds
+
+    def _per_tick(self, name: str) -> np.ndarray:
+        """A tick column as (ticks, VMs + 1): the VMs, then the host."""
+        return self._rows[name][: self._row].reshape(-1, len(self.cfg.vms) + 1)
 
     def summary(self, wall_seconds: float) -> dict:
-        """The run's one summary row: config columns, outcome, totals."""
+        """The run's one summary row: config columns, outcome, totals (units and meanings:
+        sim_core.columns.SUMMARY_COLUMNS)."""
         w, cfg = self.world, self.cfg
         total = w.cnt.sum(axis=0)
         h = w.hcnt
         thr = self.vm_throughputs()
         native = np.array([native_throughput(cfg, g) for g in range(len(cfg.vms))])
-        per_tick = self._rows["throughput"][: self._row].reshape(-1, len(cfg.vms) + 1)[:, :-1]
-        reclaimed = int(
-            total[C_EVICTIONS] + h[HC_SWAP_OUTS] + h[HC_DISCARDS] + total[C_HOST_BLOCK_DROPS]
-        )
-        reclaim_writes = int(total[C_SWAP_OUTS] + total[C_WRITEBACKS] + h[HC_SWAP_OUTS])
-        host_reclaimed = int(h[HC_SWAP_OUTS] + h[HC_DISCARDS])
-        reclaim_reads = int(h[HC_SWAP_INS] + total[C_NESTED])
+        per_tick = self._per_tick("throughput")[:, :-1]
         stalled = w.gi[:, STALLED]
-        if (stalled == kernel.STALL_OOM).any():
+        killed = int(w.hi[H_OOM_KILLED])
+        if killed >= 0:
+            outcome = "host_oom"
+        elif (stalled == STALL_OOM).any():
             outcome = "guest_oom"
-        elif (stalled == kernel.STALL_DEADLOCK).all():
+        elif (stalled == STALL_DEADLOCK).all():
             outcome = "deadlock"
         else:
             outcome = "ok"
-        refs = int(total[C_REFS])
+        refs = int(total[C.C_REFS])
+        seconds = max(self.tick, 1) * self.tick_s
+        guest_pages = int(total[C.C_EVICTIONS] - total[C.C_BALLOON_RECLAIMS])
+        guest_writes = int(total[C.C_GUEST_RECLAIM_WRITES])
+        guest_reads = int(total[C.C_GUEST_REFAULTS])
+        balloon_pages = int(total[C.C_INFLATED])
+        balloon_writes = int(total[C.C_BALLOON_WRITES])
+        balloon_reads = int(total[C.C_BALLOON_REFAULTS])
+        host_pages = int(h[C.HC_SWAP_OUTS] + h[C.HC_DISCARDS] + h[C.HC_SWAPCACHE_DROPS])
+        host_writes = int(h[C.HC_SWAP_OUTS])
+        host_reads = int(total[C.C_HOST_REFAULTS])
+        reclaimed = guest_pages + balloon_pages + host_pages
+        reclaim_io = guest_writes + guest_reads + balloon_writes + balloon_reads
+        reclaim_io += host_writes + host_reads
+
+        def per(io: int, pages: int) -> float:
+            return io / pages if pages else 0.0
+
+        psi = self._per_tick("psi_some")
+        psi_full = self._per_tick("psi_full")
         row = dict(cfg.flat())
         row.update(
             outcome=outcome,
             error=None,
+            host_oom_vm=cfg.vms[killed].name if killed >= 0 else None,
             references=refs,
-            guest_faults=int(total[C_FAULTS]),
-            guest_major_faults=int(total[C_MAJOR]),
-            guest_swap_outs=int(total[C_SWAP_OUTS]),
-            guest_swap_ins=int(total[C_SWAP_INS]),
-            writebacks=int(total[C_WRITEBACKS]),
-            file_drops=int(total[C_FILE_DROPS]),
-            file_reads=int(total[C_FILE_READS]),
-            guest_evictions=int(total[C_EVICTIONS]),
-            esc_evict_00=int(total[C_ESC_00]),
-            esc_evict_01=int(total[C_ESC_00 + 1]),
-            esc_evict_10=int(total[C_ESC_00 + 2]),
-            esc_evict_11=int(total[C_ESC_00 + 3]),
-            host_swap_outs=int(h[HC_SWAP_OUTS]),
-            host_swap_ins=int(h[HC_SWAP_INS]),
-            host_discards=int(h[HC_DISCARDS]),
-            host_faults=int(total[C_HOST_FAULTS]),
-            host_block_drops=int(total[C_HOST_BLOCK_DROPS]),
-            disk_reads=int(h[HC_READS]),
-            disk_writes=int(h[HC_WRITES]),
+            guest_faults=int(total[C.C_FAULTS]),
+            guest_major_faults=int(total[C.C_MAJOR]),
+            guest_minor_faults=int(total[C.C_MINOR]),
+            guest_swap_outs=int(total[C.C_SWAP_OUTS]),
+            guest_swap_ins=int(total[C.C_SWAP_INS]),
+            swap_cache_drops=int(total[C.C_SWAPCACHE_DROPS]),
+            writebacks=int(total[C.C_WRITEBACKS]),
+            file_drops=int(total[C.C_FILE_DROPS]),
+            file_reads=int(total[C.C_FILE_READS]),
+            guest_evictions=int(total[C.C_EVICTIONS]),
+            dirty_throttles=int(total[C.C_THROTTLES]),
+            direct_reclaim_waits=int(total[C.C_DIRECT_WAITS]),
+            esc_evict_00=int(total[C.C_ESC_00]),
+            esc_evict_01=int(total[C.C_ESC_01]),
+            esc_evict_10=int(total[C.C_ESC_10]),
+            esc_evict_11=int(total[C.C_ESC_11]),
+            host_swap_outs=int(h[C.HC_SWAP_OUTS]),
+            host_swap_ins=int(h[C.HC_SWAP_INS]),
+            host_discards=int(h[C.HC_DISCARDS]),
+            host_swap_cache_drops=int(h[C.HC_SWAPCACHE_DROPS]),
+            host_faults=int(total[C.C_HOST_FAULTS]),
+            host_direct_waits=int(h[C.HC_DIRECT_WAITS]),
+            disk_reads=int(w.dvi[block_device.DV_READS]),
+            disk_writes=int(w.dvi[block_device.DV_WRITES]),
+            guest_reclaimed_pages=guest_pages,
+            guest_reclaim_writes=guest_writes,
+            guest_refault_reads=guest_reads,
+            guest_io_per_reclaimed_page=per(guest_writes + guest_reads, guest_pages),
+            balloon_reclaimed_pages=balloon_pages,
+            balloon_reclaim_writes=balloon_writes,
+            balloon_refault_reads=balloon_reads,
+            balloon_io_per_reclaimed_page=per(balloon_writes + balloon_reads, balloon_pages),
+            host_reclaimed_pages=host_pages,
+            host_reclaim_writes=host_writes,
+            host_refault_reads=host_reads,
+            host_io_per_reclaimed_page=per(host_writes + host_reads, host_pages),
             reclaimed_pages=reclaimed,
-            io_per_reclaimed_page=(reclaim_writes + reclaim_reads) / reclaimed
-            if reclaimed
-            else 0.0,
-            writes_per_reclaimed_page=reclaim_writes / reclaimed if reclaimed else 0.0,
-            host_writes_per_reclaimed_page=float(h[HC_SWAP_OUTS] / host_reclaimed)
-            if host_reclaimed
-            else 0.0,
-            balloon_reclaimed_pages=int(total[C_BALLOON_RECLAIMS]),
-            balloon_writes_per_reclaimed_page=float(
-                total[C_BALLOON_WRITES] / max(total[C_BALLOON_RECLAIMS], 1)
-            )
-            if total[C_BALLOON_RECLAIMS]
-            else 0.0,
-            nested_faults=int(total[C_NESTED]),
-            double_paging=int(total[C_DOUBLE_PAGING]),
-            silent_swap_writes=int(total[C_SILENT_WRITES]),
-            stale_swap_reads=int(total[C_STALE_READS]),
-            false_swap_reads=int(total[C_FALSE_READS]),
+            reclaim_io=reclaim_io,
+            io_per_reclaimed_page=per(reclaim_io, reclaimed),
+            double_paging=int(total[C.C_DOUBLE_PAGING]),
+            nested_faults=int(total[C.C_NESTED]),
+            silent_swap_writes=int(total[C.C_SILENT_WRITES]),
+            stale_swap_reads=int(total[C.C_STALE_READS]),
+            false_swap_reads=int(total[C.C_FALSE_READS]),
+            reported_free_mib=float(total[C.C_REPORTED] * cfg.page_kib / 1024.0),
             deadlocks=self.deadlocks,
             deadlocked_vms=len(self.deadlocked_vms),
-            guest_oom_vms=int((stalled == kernel.STALL_OOM).sum()),
+            guest_oom_vms=int((stalled == STALL_OOM).sum()),
             throughput_mean=float(thr.mean()),
             throughput_p5=float(np.percentile(per_tick, 5)) if per_tick.size else 0.0,
+            throughput_steady=float(per_tick[len(per_tick) // 2 :].mean()) if per_tick.size else 0.0,
             native_throughput=float(native.mean()),
             slowdown=float(native.sum() / thr.sum()) if thr.sum() > 0 else math.inf,
-            balloon_mean_mib=float(
-                self._rows["balloon_mib"][: self._row].reshape(-1, len(cfg.vms) + 1)[:, -1].mean()
-            ),
-            host_swap_peak_mib=float(w.hi[H_SWAP_USED] * cfg.page_kib / 1024.0),
-            host_io_buffers_peak_mib=float(self._rows["io_buffers_mib"][: self._row].max()),
-            host_used_mib=float((w.hi[H_NRES] + w.hi[H_IOBUF]) * cfg.page_kib / 1024.0),
+            psi_some_avg=float(psi[:, :-1].mean()) if psi.size else 0.0,
+            psi_full_avg=float(psi_full[:, :-1].mean()) if psi.size else 0.0,
+            host_psi_some_avg=float(psi[:, -1].mean()) if psi.size else 0.0,
+            host_psi_full_avg=float(psi_full[:, -1].mean()) if psi.size else 0.0,
+            balloon_mib_per_vm_mean=float(self._per_tick("balloon_mib")[:, :-1].mean()),
+            host_swap_used_mib_end=float(w.hi[H_SWAP_USED] * cfg.page_kib / 1024.0),
+            host_swap_peak_mib=float(self._per_tick("host_swap_used_mib")[:, -1].max()),
+            host_io_buffers_peak_mib=float(self._per_tick("io_buffers_mib")[:, -1].max()),
+            disk_queue_peak=int(self._per_tick("io_queue")[:, -1].max()),
+            host_free_min_mib=float(self._per_tick("host_free_mib")[:, -1].min()),
+            simulated_seconds=seconds,
             wall_seconds=wall_seconds,
             refs_per_second=refs / wall_seconds if wall_seconds > 0 else 0.0,
         )
@@ -528,7 +595,9 @@ def _native_config(cfg: SimConfig, g: int) -> SimConfig:
     """VM g alone on a host with room to spare, no balloon: its pressure-free baseline."""
     data = cfg.to_dict()
     data["vms"] = [dict(data["vms"][g], balloon_mib=0)]
-    data["host"] = dict(data["host"], mem_mib=None, overcommit=0.5, pin_guest_swap=False)
+    data["host"] = dict(
+        data["host"], mem_mib=None, overcommit=0.5, swap_mib=None, pin_guest_swap=False
+    )
     data["hypervisor"] = dict(data["hypervisor"], policy="none", lock_contention=0.0)
     data["ticks"] = min(cfg.ticks, NATIVE_TICKS)
     return from_dict(data)

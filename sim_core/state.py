@@ -19,30 +19,33 @@ import numpy as np
 from numba import types
 from numba.experimental import structref
 
+from sim_core.block_device import DEVICE_FIELDS, make_device_arrays
+
 # ---- page kinds (one definition: sim_core.constants) -------------------------------------
 from sim_core.constants import ANON, FILE  # noqa: E402,F401
 
-# ---- guest frame states (f_state) ------------------------------------------------------------
+# ---- guest frame states (FB_STATE) ---------------------------------------------------------
 FREE = 0
-USED = 1  # holds a resident page
+USED = 1  # holds a resident page, mapped
 BALLOONED = 2
+RECLAIM = 3  # reclaim unmapped its page and is writing it out: freed when the write completes
+KERNEL = 4  # guest kernel structures sized at boot (struct page): never free, never reclaimed
 
-# ---- guest page states (p_state) -------------------------------------------------------------
-UNTOUCHED = 0  # anonymous page never written: a zero page, no I/O to bring in
-RESIDENT = 1
-SWAPPED = 2  # anonymous page in guest swap (p_slot says where)
+# ---- guest page states (PB_STATE) ------------------------------------------------------------
+UNTOUCHED = 0  # anonymous page never touched: zero-filled on first touch, no I/O
+RESIDENT = 1  # in a frame (USED, or RECLAIM while its write is in flight)
+SWAPPED = 2  # anonymous page whose only copy is in guest swap (PG_SLOT says where)
 ON_DISK = 3  # file page whose only copy is on disk
 
-# ---- host view of a guest frame (h_state) ----------------------------------------------------
-UNBACKED = 0  # no host frame (never touched, or ballooned)
-BACKED = 1
-HOST_SWAPPED = 2  # the host wrote it to host swap
-HOST_DISCARDED = 3  # the host dropped a clean copy: the guest's disk image has it
+# ---- who evicted a page last (PB_EVICTOR): its refault read is charged to that reclaimer ----
+EVICTOR_NONE, EVICTOR_GUEST, EVICTOR_BALLOON = 0, 1, 2
 
-# ---- guest swap file blocks, as the host caches them (s_block) -------------------------------
-BLK_NONE = 0  # never written: nothing to read before a write
-BLK_CACHED = 1  # in host memory (uses a host frame)
-BLK_EVICTED = 2  # the host dropped it: a write to it needs a host read first (nested fault)
+# ---- host view of a guest frame (FB_HSTATE) --------------------------------------------------
+UNBACKED = 0  # no host frame (never touched, ballooned, or reported free)
+BACKED = 1
+HOST_SWAPPED = 2  # the host wrote it to host swap and freed the frame
+HOST_DISCARDED = 3  # the host dropped a clean copy of a disk block (VSwapper)
+HOST_WRITEBACK = 4  # the host is writing it to host swap: still in host memory until done
 
 # ---- per-guest integer columns (gi) ----------------------------------------------------------
 F_LO, F_HI, P_LO, P_HI, S_LO, S_HI = 0, 1, 2, 3, 4, 5
@@ -56,91 +59,120 @@ SLOT_TOP = 12  # free swap slots on this guest's stack
 VTIME = 13  # the guest's virtual time: references it has issued
 WS_TAU = 14  # `ws` policy window, in references
 PINNED = 15  # 1 when the host pins this guest's swap blocks
-STALLED = 16  # 1 when the guest cannot run (deadlocked, or out of memory)
+STALLED = 16  # why the guest cannot run: 0 runs, STALL_* otherwise
 REF_POS = 17  # cursor into this guest's reference buffer
 REF_LEN = 18
 N_FREE = 19  # frames in state FREE
-N_USED = 20
+N_USED = 20  # frames in state USED
 N_BALLOONED = 21
-N_SWAPPED = 22  # pages in guest swap
-N_BACKED = 23  # this guest's frames backed by host memory
-N_HSWAPPED = 24  # this guest's frames in host swap
-N_CACHED_BLOCKS = 25  # this guest's swap blocks cached in host memory
+N_SWAPPED = 22  # swap slots holding a copy (swapped-out pages and the swap cache)
+N_BACKED = 23  # this guest's frames in host memory (BACKED or HOST_WRITEBACK)
+N_HSWAPPED = 24  # this guest's frames in host swap or discarded
+N_DIRTY = 25  # resident file pages with M = 1 (dirty page cache)
 ESC_CLASS = 26  # class (0..3) of ESC's last victim
 ESC_N00 = 27  # ESC: resident frames with (R, M) = (0, 0) ...
 ESC_N01 = 28  # ... and (0, 1), so a pass that cannot succeed is skipped
 DEFLATE_ON_OOM = 29  # 1: the balloon gives frames back before the guest runs out
-GI_COLS = 30
+N_WRITEBACK = 30  # frames with a guest write in flight (flusher or reclaim)
+N_RECLAIM = 31  # frames in state RECLAIM (freed when their write completes)
+N_KERNEL = 32  # frames in state KERNEL
+DIRTY_LIMIT = 33  # dirty + writeback pages over which writers are throttled (dirty_ratio)
+DIRTY_BG = 34  # dirty pages over which the flusher writes back (dirty_background_ratio)
+FLUSH_HAND = 35  # the flusher's position among the guest's frames
+PSI_N = 36  # stall intervals recorded this tick (for host PSI)
+FREE_LOW = 37  # kswapd watermarks, frames
+FREE_HIGH = 38
+GI_COLS = 39
+
+STALL_RUNS, STALL_DEADLOCK, STALL_OOM, STALL_KILLED = 0, 1, 2, 3
 
 # ---- per-guest float columns (gf) ------------------------------------------------------------
-CLOCK_MS = 0  # the guest's own clock: busy until then
-REF_MS = 1  # time per reference (t_mem / activity)
-FAULT_MS = 2  # CPU cost of taking a fault
-GF_COLS = 3
+CLOCK_MS = 0  # the guest's own clock: busy (or blocked) until then
+REF_MS = 1  # CPU time per reference (ref_us / activity)
+MINOR_MS = 2  # CPU time of a minor fault
+MAJOR_MS = 3  # CPU time of a major fault beyond the device wait
+HOST_FAULT_MS = 4  # CPU time of a host fault beyond the device wait
+STALL_MS = 5  # this tick: time stalled on guest memory (guest PSI)
+HSTALL_MS = 6  # this tick: time stalled on host memory (for host PSI)
+IDLE_FROM = 7  # this tick: when the guest ran out of work (tick end when it did not)
+GF_COLS = 8
 
 # ---- per-guest counters (cnt) ----------------------------------------------------------------
 C_REFS = 0
-C_FAULTS = 1  # every miss: major and minor
-C_MAJOR = 2  # misses that waited for the disk
-C_SWAP_OUTS = 3
-C_SWAP_INS = 4
-C_WRITEBACKS = 5
-C_FILE_DROPS = 6
+C_FAULTS = 1  # every miss: minor and major
+C_MAJOR = 2  # misses that waited for the device
+C_SWAP_OUTS = 3  # guest swap writes
+C_SWAP_INS = 4  # guest swap reads
+C_WRITEBACKS = 5  # dirty file pages written (flusher and reclaim)
+C_FILE_DROPS = 6  # clean file pages dropped by reclaim
 C_FILE_READS = 7
-C_EVICTIONS = 8
-C_NESTED = 9  # guest swap-out to a block the host had evicted: a host read first
-C_HOST_FAULTS = 10  # touches of a host-swapped frame
+C_EVICTIONS = 8  # pages reclaim took from the guest (guest and balloon)
+C_NESTED = 9  # guest evictions of frames the host is writing or has swapped (double paging)
+C_HOST_FAULTS = 10  # touches of a frame the host had taken away
 C_STALE_READS = 11  # host swap-in of a frame the guest is about to fill from disk
-C_FALSE_READS = 12  # host swap-in of a frame the guest is about to overwrite (zero-fill)
-C_DOUBLE_PAGING = 13  # guest evicts a page the host had swapped: read back to write out
+C_FALSE_READS = 12  # host swap-in of a frame the guest is about to zero-fill
+C_DOUBLE_PAGING = 13  # guest evicts a page the host had swapped: host read to write it out
 C_HOST_SWAP_OUTS = 14  # this guest's frames written to host swap
 C_HOST_DISCARDS = 15
-C_SILENT_WRITES = 16  # host swap-out of a clean page-cache page (needless write)
+C_SILENT_WRITES = 16  # host swap-out of a clean page-cache page (VSwapper: needless write)
 C_ESC_00 = 17
 C_ESC_01 = 18
 C_ESC_10 = 19
 C_ESC_11 = 20
 C_OOM = 21  # times reclaim found nothing to evict
-C_BALLOON_RECLAIMS = 22  # evictions forced by balloon inflation
-C_HOST_BLOCK_DROPS = 23  # this guest's cached swap blocks dropped by the host
+C_BALLOON_RECLAIMS = 22  # evictions the balloon's allocations forced
+C_SWAPCACHE_DROPS = 23  # anonymous pages evicted without a write: their swap copy was current
 C_BALLOON_WRITES = 24  # writes issued by evictions the balloon forced
-CNT_COLS = 25
+C_MINOR = 25  # minor faults: zero-fill, swap cache, pages under writeback
+C_GUEST_REFAULTS = 26  # reads of pages guest reclaim had evicted
+C_BALLOON_REFAULTS = 27  # reads of pages balloon-forced reclaim had evicted
+C_THROTTLES = 28  # times a writer waited in balance_dirty_pages
+C_DIRECT_WAITS = 29  # times direct reclaim waited for writeback
+C_GUEST_RECLAIM_WRITES = 30  # writes issued by guest reclaim (kswapd and direct)
+C_STALL_US = 31  # total guest memory stall, us (guest PSI)
+C_HSTALL_US = 32  # total host memory stall of this guest's vCPU, us
+C_REPORTED = 33  # frames unbacked through free page reporting
+C_HOST_REFAULTS = 34  # reads caused by host reclaim: host swap-ins and discarded re-reads
+C_INFLATED = 35  # frames the balloon took into itself
+CNT_COLS = 36
 
 # ---- host integer columns (hi) ---------------------------------------------------------------
 H_FREE = 0  # host frames free
-H_NRES = 1  # units resident in host memory (guest frames + cached swap blocks)
+H_NRES = 1  # guest frames in host memory
 H_HAND = 2
-H_SWAP_USED = 3
+H_SWAP_USED = 3  # host swap slots in use (swapped frames, writes in flight, swap cache)
 H_SWAP_CAP = 4
 H_SWAP_POLICY = 5  # 0 random, 1 clock
 H_DISCARD = 6
 H_IOBUF = 7  # host frames held as I/O buffers
-H_IOBUF_PER_REQ_X1000 = 8  # buffer frames per request in the queue, x1000
-H_NFRAMES = 9  # total guest frames (unit ids below this are frames, above are swap blocks)
-H_NUNITS = 10
-H_TOTAL = 11  # host frames available to guests, buffers and swap-block cache
-H_GQ_HEAD = 12  # guest requests in flight: a FIFO of completion times (ring buffer gq)
-H_GQ_TAIL = 13
-H_NRES_FRAMES = 14  # of H_NRES: guest frames ...
-H_NRES_BLOCKS = 15  # ... and guest swap-file blocks the host caches
+H_IOBUF_PER_REQ_X1000 = 8  # buffer frames per request in flight, x1000
+H_NFRAMES = 9  # total guest frames
+H_WRITEBACK = 10  # host swap writes in flight
+H_TOTAL = 11  # host frames available to guests and I/O buffers
+H_OOM_KILLED = 12  # the guest the host OOM-killed, -1 if none
+H_LOW = 13  # host watermarks, frames
+H_HIGH = 14
 HI_COLS = 16
-GQ_CAPACITY = 1 << 18  # guest requests in flight tracked at most (older ones count as done)
 
 # ---- host float columns (hf) -----------------------------------------------------------------
-D_FREE_AT = 0  # the disk is busy until this time (ms): FIFO queue with finite IOPS
-D_SERVICE = 1  # ms per request (1 / IOPS)
-D_LATENCY = 2  # ms added to every read that waits for the disk
-HF_COLS = 3
+HF_COLS = 1
 
 # ---- host counters (hcnt) --------------------------------------------------------------------
 HC_SWAP_OUTS = 0
 HC_SWAP_INS = 1
 HC_DISCARDS = 2
-HC_BLOCK_DROPS = 3
-HC_READS = 4  # disk reads, every cause
-HC_WRITES = 5  # disk writes, every cause
+HC_SWAPCACHE_DROPS = 3  # host evictions without a write: the host swap copy was current
+HC_READS = 4  # device reads, every cause
+HC_WRITES = 5  # device writes, every cause
 HC_OOM = 6  # host could not find a victim
-HCNT_COLS = 7
+HC_DIRECT_WAITS = 7  # guest faults that waited for a host swap write to free a frame
+HC_STALL_SOME_US = 8  # host PSI some, us
+HC_STALL_FULL_US = 9  # host PSI full, us
+HCNT_COLS = 10
+
+# Tags of writes on the device: guest frame f -> f; host swap-out of guest frame f -> HOST_TAG + f
+HOST_TAG = 1 << 40
+PSI_CAP = 2048  # stall intervals kept per guest per tick; more merge into the last one
 
 POLICY_IDS = {
     "esc": 0,
@@ -157,22 +189,25 @@ POLICY_IDS = {
 # fr (int32): the page in the frame, LRU/FIFO list links, owning guest
 FR_PAGE, FR_PREV, FR_NEXT, FR_GUEST = 0, 1, 2, 3
 FR_ROWS = 4
-# fb (int8): frame state, kind of its page, R and M bits, host state, host accessed bit
+# fb (int8): frame state, kind of its page, R and M bits, host state, host accessed bit,
+# guest write in flight, host dirty bit (EPT D bit), host swap slot kept (host swap cache),
+# frame filled from a disk block and unchanged since (VSwapper's swap mapper knows it)
 FB_STATE, FB_KIND, FB_REF, FB_MOD, FB_HSTATE, FB_HACC = 0, 1, 2, 3, 4, 5
-FB_ROWS = 6
+FB_WB, FB_HDIRTY, FB_HSLOT, FB_MIRROR = 6, 7, 8, 9
+FB_ROWS = 10
 # pg (int32): frame holding the page, swap slot holding it
 PG_FRAME, PG_SLOT = 0, 1
 PG_ROWS = 2
-# pb (int8): page state, page kind
-PB_STATE, PB_KIND = 0, 1
-PB_ROWS = 2
-# sb (int8): swap slot holds a page, host state of its block, host accessed bit
-SB_USED, SB_BLOCK, SB_ACC = 0, 1, 2
-SB_ROWS = 3
+# pb (int8): page state, page kind, who evicted it last
+PB_STATE, PB_KIND, PB_EVICTOR = 0, 1, 2
+PB_ROWS = 3
+# sb (int8): swap slot holds a copy of a page
+SB_USED = 0
+SB_ROWS = 1
 # stk (int32, per frame): the free-frame stacks and the balloon stacks of every guest
 STK_FREE, STK_BAL = 0, 1
-# hu (int32, per host unit): dense lists of resident units (frames in rows [0, F), swap
-# blocks in rows [F, F+S)), and each unit's place in its list
+# hu (int32, per guest frame): a dense list of the frames in host memory, and each frame's
+# place in it (-1 when not in host memory)
 HU_RES, HU_POS = 0, 1
 
 WORLD_FIELDS = (
@@ -181,12 +216,12 @@ WORLD_FIELDS = (
     "pg", "pb",  # pages: int32 columns, int8 columns
     "sb", "sg", "sstk",  # swap slots: int8 columns, owning guest, free-slot stacks
     "stk",  # free and balloon stacks (int32 columns over frames)
-    "hu",  # host resident units: frames 0..F-1, then swap blocks F..F+S-1
+    "hu",  # the host's dense list of guest frames in host memory
     "gi", "gf", "cnt", "grng",  # per guest: ints, floats, counters, rng streams
     "hi", "hf", "hcnt", "hrng",  # host: ints, floats, counters, rng stream
     "ref_page", "ref_write",  # reference buffers: row g holds guest g's next ones
-    "gq",  # completion times of guest I/O requests in flight (a ring of GQ_CAPACITY)
-)  # fmt: skip
+    "psi_iv",  # per guest: this tick's intervals stalled on host memory (start, end), ms
+) + DEVICE_FIELDS  # fmt: skip
 
 
 @structref.register
@@ -230,14 +265,15 @@ def make_world(
     seed: int,
     host_frames: int,
     ref_buffer: int = 1,
+    device: dict[str, np.ndarray] | None = None,
 ) -> World:
     """Allocate the arrays for guests with ``frames[g]`` frames, pages of ``page_kinds[g]``
-    and ``swap_slots[g]`` swap slots. Every frame starts FREE and UNBACKED."""
+    and ``swap_slots[g]`` swap slots, on ``device`` (arrays of block_device; a default NVMe
+    device when None). Every frame starts FREE and UNBACKED."""
     n = len(frames)
     f_total = int(sum(frames))
     p_total = int(sum(len(k) for k in page_kinds))
     s_total = int(sum(swap_slots))
-    units = max(f_total + s_total, 1)
     gi = np.zeros((n, GI_COLS), np.int64)
     fr = np.full((max(f_total, 1), FR_ROWS), -1, np.int32)
     stk = np.zeros((max(f_total, 1), 2), np.int32)
@@ -250,9 +286,10 @@ def make_world(
         gi[g, F_LO], gi[g, F_HI] = f_lo, f_hi
         gi[g, P_LO], gi[g, P_HI] = p_lo, p_hi
         gi[g, S_LO], gi[g, S_HI] = s_lo, s_hi
-        gi[g, HAND] = f_lo
+        gi[g, HAND] = gi[g, FLUSH_HAND] = f_lo
         gi[g, LIST_HEAD] = gi[g, LIST_TAIL] = -1
         gi[g, POLICY] = policies[g]
+        gi[g, DIRTY_LIMIT] = gi[g, DIRTY_BG] = frames[g]
         fr[f_lo:f_hi, FR_GUEST] = g
         sg[s_lo:s_hi] = g
         # Stacks pop from the top: push in reverse so low indices come out first.
@@ -268,9 +305,11 @@ def make_world(
     hi[H_FREE] = host_frames
     hi[H_TOTAL] = host_frames
     hi[H_NFRAMES] = f_total
-    hi[H_NUNITS] = f_total + s_total
-    hu = np.zeros((units, 2), np.int32)
+    hi[H_OOM_KILLED] = -1
+    hu = np.zeros((max(f_total, 1), 2), np.int32)
     hu[:, HU_POS] = -1
+    if device is None:
+        device = make_device_arrays(80.0, 20.0, 500_000.0, 32, 256, 5000.0, 2, 16)
     arrays = dict(
         fr=fr,
         fb=np.zeros((max(f_total, 1), FB_ROWS), np.int8),
@@ -293,6 +332,7 @@ def make_world(
         hrng=np.array([splitmix_seed(seed, 1_000_003)], dtype=np.uint64),
         ref_page=np.zeros((n, max(ref_buffer, 1)), np.int32),
         ref_write=np.zeros((n, max(ref_buffer, 1)), np.uint8),
-        gq=np.zeros(GQ_CAPACITY, np.float64),
+        psi_iv=np.zeros((n, PSI_CAP, 2), np.float64),
+        **device,
     )
     return World(*(arrays[name] for name in WORLD_FIELDS))

@@ -1,0 +1,114 @@
+"""How a guest starts: kernel structures sized at boot, and an optional warm start.
+
+At boot a guest kernel allocates structures sized from its configured memory (struct
+page: 64 bytes per 4 KiB page, include/linux/mm_types.h), so a VM booted with more memory
+and ballooned down has less usable memory than one booted small (Waldspurger, OSDI 2002,
+sec. 3.2). Those frames are KERNEL: never free, never reclaimed, backed by the host.
+
+A warm start puts the world where it would be after running a while, with no knowledge a
+component could not have: each guest's pages are loaded in the guest's own first-touch
+order (references drawn from its workload), and the host backs frames in the order the
+guests first touched them; what does not fit the host went to host swap, chosen blindly
+(uniformly at random, as a blind reclaimer would have).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from sim_core.host_memory import back_frame
+from sim_core.policies import ESC, esc_note_cleared, on_load
+from sim_core.state import (
+    ANON,
+    F_LO,
+    FB_HSLOT,
+    FB_HSTATE,
+    FB_KIND,
+    FB_MIRROR,
+    FB_MOD,
+    FB_REF,
+    FB_STATE,
+    FILE,
+    FR_GUEST,
+    FR_PAGE,
+    FREE_TOP,
+    H_SWAP_USED,
+    HOST_SWAPPED,
+    KERNEL,
+    N_FREE,
+    N_HSWAPPED,
+    N_KERNEL,
+    N_USED,
+    P_LO,
+    PB_KIND,
+    PB_STATE,
+    PG_FRAME,
+    POLICY,
+    RESIDENT,
+    STK_FREE,
+)
+
+
+@njit(cache=True)
+def _pop(w, g):
+    top = w.gi[g, FREE_TOP] - 1
+    f = w.stk[top + w.gi[g, F_LO], STK_FREE]
+    w.gi[g, FREE_TOP] = top
+    w.gi[g, N_FREE] -= 1
+    return f
+
+
+@njit(cache=True)
+def boot_kernel(w, g, n):
+    """Reserve n frames of guest g for its boot-sized kernel structures."""
+    for _ in range(min(n, w.gi[g, FREE_TOP])):
+        f = _pop(w, g)
+        w.fb[f, FB_STATE] = KERNEL
+        w.gi[g, N_KERNEL] += 1
+
+
+@njit(cache=True)
+def warm_load(w, g, pages, count):
+    """Make the first ``count`` of ``pages`` (guest page numbers in first-touch order)
+    resident in guest g without I/O, the first touched loaded first (the oldest, for the
+    recency policies), with R = 0 so the first references tell hot from cold. Anonymous
+    pages are dirty (no copy anywhere else); file pages clean (the flusher had time).
+    Returns the frames loaded, in load order."""
+    plo = w.gi[g, P_LO]
+    pol = w.gi[g, POLICY]
+    n = min(count, len(pages), w.gi[g, FREE_TOP])
+    frames = np.empty(n, np.int64)
+    for i in range(n):
+        p = plo + pages[i]
+        f = _pop(w, g)
+        frames[i] = f
+        w.fr[f, FR_PAGE] = p
+        w.pg[p, PG_FRAME] = f
+        w.pb[p, PB_STATE] = RESIDENT
+        w.fb[f, FB_STATE] = 1  # USED
+        kind = w.pb[p, PB_KIND]
+        w.fb[f, FB_KIND] = kind
+        w.fb[f, FB_REF] = 0
+        w.fb[f, FB_MOD] = 1 if kind == ANON else 0
+        w.fb[f, FB_MIRROR] = 1 if kind == FILE else 0
+        w.gi[g, N_USED] += 1
+        on_load(w, g, f, pol)
+        if pol == ESC:
+            esc_note_cleared(w, g, f)
+    return frames
+
+
+@njit(cache=True)
+def warm_host(w, frames, swapped):
+    """The host backs ``frames`` (first touch first) except those marked in ``swapped``,
+    which start in host swap with a current copy there."""
+    for i in range(len(frames)):
+        f = frames[i]
+        if swapped[i]:
+            w.fb[f, FB_HSTATE] = HOST_SWAPPED
+            w.fb[f, FB_HSLOT] = 1
+            w.hi[H_SWAP_USED] += 1
+            w.gi[w.fr[f, FR_GUEST], N_HSWAPPED] += 1
+        else:
+            back_frame(w, f)

@@ -1,0 +1,157 @@
+"""Guest writeback: dirty page accounting, the flusher, writer throttling, write completion.
+
+After Linux mm/page-writeback.c. A page being written is under writeback and stays in its
+frame until the write completes; only then can reclaim free the frame. ``N_DIRTY`` counts
+resident dirty file pages, ``N_WRITEBACK`` frames with a write in flight (file and
+anonymous, as NR_WRITEBACK does).
+- The flusher (``flush``) writes dirty page cache back while dirty pages exceed the
+  background threshold (``dirty_background_ratio``); pages stay resident and turn clean.
+- A writer that dirties a page while dirty + writeback pages exceed ``dirty_ratio`` is
+  throttled (balance_dirty_pages): it sleeps until a write completes, and the sleep is a
+  memory stall.
+- Reclaim's own writes stop at the dirty limit plus one batch (SWAP_CLUSTER_MAX), so dirty
+  plus writeback never exceeds that bound: reclaim frees memory only as fast as the device
+  writes (reclaim_throttle in mm/vmscan.c).
+``reap`` advances the device and hands every completed write to its owner (guest or host).
+Divergences: thresholds are shares of guest memory, not of dirtyable memory; no
+per-device bandwidth estimation (the pause is "until the next completion"); no
+dirty_expire_centisecs age rule; Linux accounts dirty throttling under PSI io, we count
+it as a memory stall as the issue asks.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from sim_core.block_device import dev_advance, dev_pop_completion, dev_try_write
+from sim_core.host_memory import host_write_done
+from sim_core.state import (
+    ANON,
+    C_WRITEBACKS,
+    DIRTY_BG,
+    DIRTY_LIMIT,
+    F_HI,
+    F_LO,
+    FB_KIND,
+    FB_MIRROR,
+    FB_MOD,
+    FB_REF,
+    FB_STATE,
+    FB_WB,
+    FILE,
+    FLUSH_HAND,
+    FR_GUEST,
+    FR_PAGE,
+    FREE,
+    FREE_TOP,
+    HC_WRITES,
+    HOST_TAG,
+    N_DIRTY,
+    N_FREE,
+    N_RECLAIM,
+    N_WRITEBACK,
+    ON_DISK,
+    PB_STATE,
+    PG_FRAME,
+    RECLAIM,
+    STALL_KILLED,
+    STALLED,
+    STK_FREE,
+    SWAPPED,
+    USED,
+)
+
+RECLAIM_BATCH = 32  # SWAP_CLUSTER_MAX: pages reclaim works on at a time (mm/vmscan.c)
+FLUSH_SCAN = 4096  # frames the flusher looks at per call
+
+
+@njit(cache=True)
+def over_dirty_limit(w, g):
+    """Dirtying one more page would put guest g over its dirty limit."""
+    return w.gi[g, N_DIRTY] + w.gi[g, N_WRITEBACK] >= w.gi[g, DIRTY_LIMIT]
+
+
+@njit(cache=True)
+def reclaim_may_write(w, g):
+    """Reclaim may start one more write: dirty + writeback stay under limit + one batch."""
+    return w.gi[g, N_DIRTY] + w.gi[g, N_WRITEBACK] < w.gi[g, DIRTY_LIMIT] + RECLAIM_BATCH
+
+
+@njit(cache=True)
+def submit_write(w, g, f, t):
+    """Start writing the page in frame f to its disk or swap slot; False when the device's
+    request table has no room (the caller retries later; nothing is lost)."""
+    if not dev_try_write(w, t, f):
+        return False
+    w.hcnt[HC_WRITES] += 1
+    w.fb[f, FB_WB] = 1
+    w.fb[f, FB_MIRROR] = 1  # the frame matches its disk block once written
+    if w.fb[f, FB_KIND] == FILE and w.fb[f, FB_MOD] == 1:
+        w.gi[g, N_DIRTY] -= 1
+    w.fb[f, FB_MOD] = 0
+    w.gi[g, N_WRITEBACK] += 1
+    return True
+
+
+@njit(cache=True)
+def flush(w, g, t):
+    """The flusher: over the background threshold, write dirty page cache back (pages stay
+    resident) until under it, or the device is full."""
+    if w.gi[g, N_DIRTY] <= w.gi[g, DIRTY_BG] or w.gi[g, STALLED] == STALL_KILLED:
+        return
+    lo, hi = w.gi[g, F_LO], w.gi[g, F_HI]
+    f = w.gi[g, FLUSH_HAND]
+    fb = w.fb
+    for _ in range(min(FLUSH_SCAN, hi - lo)):
+        if fb[f, FB_STATE] == USED and fb[f, FB_KIND] == FILE and fb[f, FB_MOD] == 1:
+            if fb[f, FB_WB] == 0:
+                if not submit_write(w, g, f, t):
+                    break
+                w.cnt[g, C_WRITEBACKS] += 1
+                if w.gi[g, N_DIRTY] <= w.gi[g, DIRTY_BG]:
+                    f = f + 1 if f + 1 < hi else lo
+                    break
+        f = f + 1 if f + 1 < hi else lo
+    w.gi[g, FLUSH_HAND] = f
+
+
+@njit(cache=True)
+def _push_free(w, g, f):
+    top = w.gi[g, FREE_TOP]
+    w.stk[top + w.gi[g, F_LO], STK_FREE] = f
+    w.gi[g, FREE_TOP] = top + 1
+    w.gi[g, N_FREE] += 1
+
+
+@njit(cache=True)
+def guest_write_done(w, f):
+    """A guest write of frame f completed. If reclaim was waiting for it, the page leaves
+    and the frame is free; if the page was touched meanwhile it stays, clean."""
+    g = w.fr[f, FR_GUEST]
+    w.fb[f, FB_WB] = 0
+    w.gi[g, N_WRITEBACK] -= 1
+    if w.fb[f, FB_STATE] != RECLAIM or w.gi[g, STALLED] == STALL_KILLED:
+        return
+    p = w.fr[f, FR_PAGE]
+    w.pb[p, PB_STATE] = SWAPPED if w.fb[f, FB_KIND] == ANON else ON_DISK
+    w.pg[p, PG_FRAME] = -1
+    w.fr[f, FR_PAGE] = -1
+    w.fb[f, FB_STATE] = FREE
+    w.fb[f, FB_REF] = 0
+    w.fb[f, FB_MOD] = 0
+    w.gi[g, N_RECLAIM] -= 1
+    _push_free(w, g, f)
+
+
+@njit(cache=True)
+def reap(w, t):
+    """Advance the device to t and finish every write that completed by then."""
+    dev_advance(w, t)
+    while True:
+        tag, _ = dev_pop_completion(w)
+        if tag < 0:
+            return
+        if tag >= HOST_TAG:
+            host_write_done(w, tag - HOST_TAG)
+        else:
+            guest_write_done(w, tag)
