@@ -148,7 +148,7 @@ def test_unknown_format(tmp_path):
     path.write_text("page\n1\n")
     expect_error(r"t\.txt: unknown trace format '\.txt'", path)
     expect_error(
-        r"unknown trace format 'xml' \(known: csv, parquet, npy, oracleGeneral\)", path, "xml"
+        r"unknown trace format 'xml' \(known: csv, msr, parquet, npy, oracleGeneral\)", path, "xml"
     )
 
 
