@@ -581,3 +581,22 @@ def read_damon_record(path: str | Path) -> list[DamonSnapshot]:
 def cached_damon_record(path: str | Path) -> list[DamonSnapshot]:
     """:func:`read_damon_record`, once per process for each file version."""
     return cached(("damon", *file_key(path)), lambda: read_damon_record(path))
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1000, "kib": 1 << 10, "m": 1 << 20,
+               "mb": 1000**2, "mib": 1 << 20, "g": 1 << 30, "gb": 1000**3, "gib": 1 << 30,
+               "t": 1 << 40, "tb": 1000**4, "tib": 1 << 40}  # fmt: skip
+
+
+def parse_size(text: str, what: str = "size") -> int:
+    """Bytes in a memory size: ``64MiB``, ``1.5GiB``, ``512k``, ``4096`` (bytes)."""
+    s = text.strip().lower().replace(" ", "")
+    digits = len(s) - len(s.lstrip("0123456789."))
+    number, unit = s[:digits], s[digits:]
+    try:
+        value = float(number) * _SIZE_UNITS[unit]
+    except (ValueError, KeyError):
+        raise UserError(f"{what} {text!r}: not a memory size (e.g. 64MiB, 1GiB, 4096)") from None
+    if value <= 0:
+        raise UserError(f"{what} {text!r}: must be > 0")
+    return int(value)
