@@ -217,6 +217,11 @@ def _relative_seconds(path: Path, times: np.ndarray, unit: float) -> np.ndarray:
     if back.size:
         i = int(back[0]) + 1
         raise UserError(f"{path}: timestamps go back at reference {i} ({t[i - 1]:g} -> {t[i]:g})")
+    per_second = 1.0 / unit
+    if unit < 1 and abs(per_second - round(per_second)) < 1e-6:
+        # Divide by a whole number of ticks per second (1e7 for MSR's 100 ns): exact
+        # where multiplying by 1e-7 would put a 100 ms step a hair under 100 ms.
+        return (t - t[0]) / round(per_second)
     return (t - t[0]) * unit
 
 

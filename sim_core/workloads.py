@@ -887,11 +887,11 @@ class TraceWorkload(Workload):
                     f"{path}.timing: {p.path}: timing = timestamps, but the trace has no "
                     "timestamps (name its column with time_column)"
                 )
-            self._t_ms = m.get("t_ms")
-            if self._t_ms is None:
+            self._t_ms = m.get(("t_ms", p.time_scale))
+            if self._t_ms is None:  # simulated times, once per time scale
                 t = data.times_s * (1000.0 * p.time_scale)
                 t.flags.writeable = False
-                self._t_ms = m["t_ms"] = t
+                self._t_ms = m[("t_ms", p.time_scale)] = t
             last = float(self._t_ms[-1])
             # A loop lasts the trace's span plus one mean gap, so its last reference and
             # the next loop's first are not simultaneous; at least 1 ms.
