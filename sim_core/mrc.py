@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 _HASH_BITS = 24  # the sampling threshold's resolution: rates down to 2**-24
+_DENSE_LIMIT = 1 << 26  # page ids below this need no compaction (a 512 MiB last-use table)
 
 
 @njit(cache=True, nogil=True)
@@ -118,9 +119,14 @@ def lru_mrc(pages: np.ndarray, sample_rate: float = 1.0) -> MissRatioCurve:
         threshold = max(1, round(sample_rate * (1 << _HASH_BITS)))
         rate = threshold / (1 << _HASH_BITS)
         pages = pages[spatial_hash(pages) < threshold]
-    _, dense = np.unique(pages, return_inverse=True)
-    dense = dense.reshape(-1)
-    n_pages = int(dense.max()) + 1 if dense.size else 0
+    if pages.size and pages.min() < 0:
+        raise ValueError(f"negative page id {int(pages.min())}")
+    if pages.size and pages.max() < _DENSE_LIMIT:
+        dense, n_pages = pages, int(pages.max()) + 1  # small ids index arrays directly
+    else:  # sparse ids: compact them (a sort)
+        _, dense = np.unique(pages, return_inverse=True)
+        dense = dense.reshape(-1)
+        n_pages = int(dense.max()) + 1 if dense.size else 0
     hist = np.zeros(max(n_pages, 1), np.int64)
     cold = _distances(dense.astype(np.int32), n_pages, hist) if dense.size else 0
     scaled = hist.astype(np.float64) / rate

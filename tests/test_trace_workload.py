@@ -390,3 +390,33 @@ def test_the_cli_reports_a_bad_trace_in_one_line(tmp_path, capsys):
     assert exit_info.value.code != 0
     assert err.count("\n") == 1 and "Traceback" not in err
     assert f"{path}: no 'page' column (columns: addr)" in err
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npy", ".oracleGeneral"])
+def test_every_trace_format_drives_the_same_guest(tmp_path, suffix):
+    import pyarrow.parquet as pq
+
+    from harness.traces import write_oracle_general
+
+    path = tmp_path / f"t{suffix}"
+    if suffix == ".csv":
+        pcsv.write_csv(pa.table({"page": TRACE}), path)
+    elif suffix == ".parquet":
+        pq.write_table(pa.table({"page": TRACE}), path)
+    elif suffix == ".npy":
+        np.save(path, TRACE)
+    else:
+        write_oracle_general(path, TRACE)
+    w = started({"path": str(path), "at_end": "idle"})
+    np.testing.assert_array_equal(w.generate(100)[0], PACKED)
+
+
+def test_bench_compares_trace_driven_and_synthetic_guests():
+    from harness.bench import bench_trace_guest
+
+    out = bench_trace_guest(ticks=3)
+    assert out["synthetic_refs_per_second"] > 0 and out["trace_refs_per_second"] > 0
+    assert out["ratio"] == pytest.approx(
+        out["trace_refs_per_second"] / out["synthetic_refs_per_second"]
+    )
+    assert out["meets_target"] == (out["ratio"] >= 0.8)

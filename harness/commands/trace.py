@@ -49,10 +49,11 @@ def trace_stats(
     data = read_trace(trace, fmt, split_bytes=split_bytes)
     pages = np.asarray(data.pages)
     n = int(pages.size)
-    unique = int(np.unique(pages).size)
     writes = 0 if data.writes is None else int(np.count_nonzero(data.writes))
     rate = _sample_rate(sample, n)
     curve = lru_mrc(pages, rate)
+    # Exact: every page's first reference is a cold miss. Sampled: count them apart.
+    unique = round(curve.cold) if curve.rate >= 1 else int(np.unique(pages).size)
     sizes = sorted({max(1, round(f * unique)) for f in FRACTIONS})
     ratios = curve.miss_ratio(np.array(sizes))
     out = {
