@@ -80,15 +80,26 @@ class TraceData:
     requests: int  # rows of the file (before splitting)
 
 
-def _looks_like_msr(path: Path) -> bool:
-    """Whether the first line is an MSR Cambridge row (7 fields, Type Read/Write)."""
+def _head(path: Path) -> str:
     try:
         with path.open("rb") as f:
-            line = f.readline(4096).decode("utf-8", "replace").strip()
+            return f.readline(4096).decode("utf-8", "replace").strip()
     except OSError:
-        return False
+        return ""
+
+
+def _msr_header(line: str) -> bool:
+    """Whether ``line`` is MSR Cambridge's column names (some copies carry them)."""
+    names = [f.strip().lower() for f in line.split(",")]
+    return names == [c.lower() for c in MSR_COLUMNS]
+
+
+def _looks_like_msr(path: Path) -> bool:
+    """Whether the first line is an MSR Cambridge row (7 fields, Type Read/Write) or its
+    header."""
+    line = _head(path)
     fields = line.split(",")
-    return (
+    return _msr_header(line) or (
         len(fields) == len(MSR_COLUMNS)
         and fields[0].strip().isdigit()
         and fields[3].strip().lower() in ("read", "write")
@@ -258,7 +269,9 @@ def _read_raw_table(path: Path, kind: str):
 
             table = pcsv.read_csv(
                 path,
-                read_options=pcsv.ReadOptions(column_names=list(MSR_COLUMNS)),
+                read_options=pcsv.ReadOptions(
+                    column_names=list(MSR_COLUMNS), skip_rows=int(_msr_header(_head(path)))
+                ),
                 convert_options=pcsv.ConvertOptions(
                     column_types={
                         "Offset": pa.int64(),

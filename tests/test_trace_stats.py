@@ -171,3 +171,24 @@ def test_stats_bad_input_is_one_line(capsys, csv_trace, args, message):
 def test_help_has_an_example(capsys):
     code, out, _ = run_cli(capsys, "trace", "stats", "--help")
     assert code == 0 and "Example: balloonlab trace stats" in out
+
+
+def test_auto_sampling_switches_to_shards_on_long_traces(capsys, csv_trace, monkeypatch):
+    import harness.commands.trace as cmd
+
+    path, pages = csv_trace
+    monkeypatch.setattr(cmd, "EXACT_LIMIT", 1000)
+    monkeypatch.setattr(cmd, "AUTO_SAMPLED", 500)
+    code, out, _ = run_cli(capsys, "trace", "stats", str(path), "--json")
+    s = json.loads(out)
+    assert code == 0
+    assert s["mrc"]["sample_rate"] == pytest.approx(500 / pages.size, rel=0.01)
+    assert s["unique_pages"] == np.unique(pages).size  # counted exactly all the same
+
+
+def test_footprint_pages_follow_the_split_size(capsys, tmp_path):
+    path = tmp_path / "b.csv"
+    path.write_text("offset,size\n0,16384\n")
+    code, out, _ = run_cli(capsys, "trace", "stats", str(path), "--json", "--page-split", "8192")
+    s = json.loads(out)
+    assert (s["references"], s["page_kib"], s["footprint_mib"]) == (2, 8.0, 16 / 1024)

@@ -476,3 +476,15 @@ def test_what_is_not_a_damo_record(tmp_path, content, message):
     with pytest.raises(UserError, match=message) as info:
         read_damon_record(path)
     assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
+def test_msr_with_a_header_line(tmp_path):
+    path = tmp_path / "hm_1.csv"
+    path.write_text(",".join(MSR_COLUMNS_NAMES) + "\n" + MSR_ROWS)
+    assert trace_format(path) == "msr"
+    data = read_trace(path)
+    assert data.requests == 4 and data.pages.tolist()[:3] == [2, 1, 2]
+
+
+MSR_COLUMNS_NAMES = ("Timestamp", "Hostname", "DiskNumber", "Type", "Offset", "Size",
+                     "ResponseTime")  # fmt: skip

@@ -127,7 +127,10 @@ def replay(
         None, "--page-split", help="Split block requests (offset, size in bytes) into pages "
         "of this many bytes [default: 4096 for block traces].", show_default=False,
     ),
-    page_kib: float = typer.Option(4.0, "--page-kib", help="KiB per page, for --cache sizes."),
+    page_kib: float | None = typer.Option(
+        None, "--page-kib", help="KiB per page, for --cache sizes [default: the --page-split "
+        "size, else 4].", show_default=False,
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random policy's choices."),
     json_out: bool = typer.Option(
         False, "--json", help="Print JSON: one object for one (size, policy) pair, else a "
@@ -148,6 +151,8 @@ def replay(
     fractions = _fractions_list(fraction)
     if not (sizes or caches or fractions):
         raise UserError("give the cache size: --frames N, --cache 64MiB or --fraction 0.5")
+    if page_kib is None:
+        page_kib = page_split / 1024 if page_split else 4.0
     if page_kib <= 0:
         raise UserError(f"--page-kib must be > 0, got {page_kib}")
     page_bytes = page_kib * 1024

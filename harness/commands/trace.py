@@ -145,7 +145,10 @@ def stats(
         None, "--page-split", help="Split block requests (offset, size) into pages of this "
         "many bytes [default: 4096 for block traces].", show_default=False,
     ),
-    page_kib: float = typer.Option(4.0, "--page-kib", help="KiB per page, for the footprint."),
+    page_kib: float | None = typer.Option(
+        None, "--page-kib", help="KiB per page, for the footprint [default: the --page-split "
+        "size, else 4].", show_default=False,
+    ),
     sample: str = typer.Option(
         "auto", "--sample", help="SHARDS sampling rate in (0, 1], or auto: exact up to "
         f"{EXACT_LIMIT:,} references, else about {AUTO_SAMPLED:,} sampled.",
@@ -153,14 +156,19 @@ def stats(
     png: Path | None = typer.Option(None, "--png", help="Also draw the miss-ratio curve here."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:  # fmt: skip
-    """References, unique pages, footprint, write ratio and the LRU miss-ratio curve of a
-    trace: the first thing to look at before sizing a VM for it.
+    """A trace's references, footprint, write ratio and LRU miss-ratio curve.
+
+    The first thing to look at before sizing a VM for a trace: references (block
+    requests split into pages), unique pages, footprint, write ratio, and the miss ratio
+    of an LRU cache at sizes from 1% to 100% of the footprint.
 
     The curve comes from one pass over the trace (stack distances); above 20M references
     it is computed on a SHARDS spatial sample (--sample sets the rate).
 
     Example: balloonlab trace stats hm_0.csv --png hm_0.png
     """
+    if page_kib is None:
+        page_kib = page_split / 1024 if page_split else 4.0
     if page_kib <= 0:
         raise UserError(f"--page-kib must be > 0, got {page_kib}")
     if sample != "auto":
