@@ -298,7 +298,8 @@ class Simulation:
                 w.ref_write[g, :left] = w.ref_write[g, pos:length]
             want = int(self.ref_capacity[g]) - left
             if want > 0:
-                pages, writes = wl.generate(want)
+                pages, writes = wl.generate(want, (self.tick + 1) * self.cfg.tick_ms)
+                want = len(pages)  # a trace may have fewer due this tick: the guest idles
                 w.ref_page[g, left : left + want] = pages
                 w.ref_write[g, left : left + want] = writes
             w.gi[g, REF_POS] = 0

@@ -2,7 +2,7 @@
 
 A workload owns a footprint of ``n_pages`` virtual pages (ids ``0..n_pages-1``), each
 anonymous or file-backed (``page_kind``), and emits references in chunks:
-``generate(n) -> (pages int32, writes uint8)``. All randomness comes from the generator
+``generate(n, until_ms) -> (pages int32, writes uint8)``. All randomness comes from the generator
 given to ``reset``; chunking does not change the stream (``generate(a)`` then
 ``generate(b)`` equals ``generate(a + b)``), because each concern draws from its own child
 stream and takes exactly one float64 per reference (or per phase).
@@ -11,7 +11,13 @@ Parameters are in MiB (pages = MiB * 1024 / page_kib). Sizes default to fraction
 VM's memory, so every workload fits a VM of any size unless told otherwise.
 
 Registered workloads (``WORKLOADS``): ``zipf``, ``hotcold``, ``phases``, ``scan``, ``db``,
-``idle``. Their parameters are the fields of the ``*Params`` dataclasses below.
+``idle``, and two driven by files: ``trace`` (a page or block trace) and ``damon`` (a
+``damo record`` of a real guest). Their parameters are the fields of the ``*Params``
+dataclasses below (``param_table(name)``: parameter -> default, unit, doc).
+
+``generate(n, until_ms)`` may return fewer than ``n`` references: a file workload returns
+only those due before ``until_ms`` (the end of the tick being simulated) and the guest
+idles for the rest of the tick; the synthetic workloads ignore ``until_ms``.
 """
 
 from __future__ import annotations
@@ -45,10 +51,15 @@ def param(
     lo_open: bool = False,
     choices: tuple[str, ...] | None = None,
     mem_fraction: float | None = None,
+    unit: str | None = None,
 ) -> Any:
     """A workload parameter. ``mem_fraction``: a MiB size whose default (None) is this
-    fraction of the VM's memory. ``lo``/``hi``: inclusive bounds (``lo_open``: exclusive)."""
-    meta = dict(doc=doc, lo=lo, hi=hi, lo_open=lo_open, choices=choices, mem_fraction=mem_fraction)
+    fraction of the VM's memory. ``lo``/``hi``: inclusive bounds (``lo_open``: exclusive).
+    ``unit``: its unit for help tables (None: inferred from the name, see ``_unit``)."""
+    meta = dict(
+        doc=doc, lo=lo, hi=hi, lo_open=lo_open, choices=choices, mem_fraction=mem_fraction,
+        unit=unit,
+    )  # fmt: skip
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -246,8 +257,13 @@ class Workload(ABC):
         self._position = 0
         self._reset(layout)
 
-    def generate(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The next ``n`` references: page ids (int32 in [0, n_pages)) and writes (uint8)."""
+    def generate(self, n: int, until_ms: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
+        """The next ``n`` references: page ids (int32 in [0, n_pages)) and writes (uint8).
+
+        ``until_ms``: the end of the simulated time being filled (the simulation passes the
+        end of the tick). A workload with its own clock (a trace with timestamps, a DAMON
+        record) returns only the references due before it, so possibly fewer than ``n``:
+        the guest idles for the rest of the tick. Synthetic workloads ignore it."""
         self._require_reset()
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
@@ -672,6 +688,493 @@ class IdleWorkload(_IndependentWorkload):
 
 
 # --------------------------------------------------------------------------------------
+# Real workloads: a trace file, a DAMON record. The files are read by harness.traces (the
+# one place that knows file formats), once per process, and shared by every VM of the
+# process that uses the same file: a sweep ships only the path.
+# --------------------------------------------------------------------------------------
+
+
+def _file_error(path: str, exc: Exception) -> ConfigError:
+    """A reader's one-line UserError (it names the file) as a ConfigError naming the key."""
+    return ConfigError(f"{path}.path: {exc}")
+
+
+def _check_path(p: Any, path: str) -> None:
+    """The cheap checks of a file parameter, at validation: it is given and exists."""
+    if not p.path:
+        raise ConfigError(f"{path}.path: missing (the trace or record file to read)")
+    import os
+
+    if not os.path.isfile(p.path):
+        what = "is a directory, not a file" if os.path.isdir(p.path) else "no such file"
+        raise ConfigError(f"{path}.path: {p.path}: {what}")
+
+
+def _parse_range(text: str, path: str) -> tuple[int, int] | None:
+    if not text:
+        return None
+    lo, sep, hi = text.partition(":")
+    try:
+        bounds = (int(lo), int(hi))
+    except ValueError:
+        bounds = None
+    if not sep or bounds is None or bounds[0] < 0 or bounds[1] <= bounds[0]:
+        raise ConfigError(f"{path}.file_range: must be 'LO:HI' page ids with LO < HI, got {text!r}")
+    return bounds
+
+
+def _coverage(counts: np.ndarray, share: float) -> int:
+    """The fewest pages that take ``share`` of the references, given per-page counts."""
+    cum = np.cumsum(np.sort(counts)[::-1])
+    return int(min(np.searchsorted(cum, share * cum[-1]) + 1, counts.size))
+
+
+def _hash_pages(ids: np.ndarray, n_pages: int) -> np.ndarray:
+    """splitmix64 of each id, modulo ``n_pages``: sparse ids spread over the guest."""
+    x = ids.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return (x % np.uint64(n_pages)).astype(np.int32)
+
+
+@dataclass(frozen=True)
+class TraceParams:
+    """``trace`` parameters."""
+
+    path: str = param(
+        "",
+        "trace file (.csv: page ids or MSR Cambridge; .parquet; .npy; .oracleGeneral); "
+        "required; every worker must see it at this path",
+        unit="path",
+    )
+    format: str = param(
+        "",
+        "trace format; default from the suffix",
+        choices=("", "csv", "msr", "parquet", "npy", "oracleGeneral"),
+        unit="name",
+    )
+    page_column: str = param("page", "csv/parquet column of page ids, default page", unit="name")
+    write_column: str = param(
+        "",
+        "csv/parquet column of the write flag (0/1) or op (R/W, read/write); default the "
+        "first of write, op, type present (none: all reads)",
+        unit="name",
+    )
+    time_column: str = param(
+        "", "csv/parquet timestamp column; default the first of time, timestamp, ts", unit="name"
+    )
+    time_unit_s: float | None = param(
+        None,
+        "seconds per timestamp unit; default by format (MSR 1e-7, oracleGeneral 1, csv 1)",
+        lo=0,
+        lo_open=True,
+        unit="s",
+    )
+    kind_column: str = param(
+        "", "csv/parquet column of page kinds (file/anon or 1/0); default none", unit="name"
+    )
+    split_bytes: int | None = param(
+        None,
+        "bytes per page that block requests (offset, size) are split into; default 4096 "
+        "for block traces (MSR, columns offset+size), none for page-id traces",
+        lo=1,
+        unit="bytes",
+    )
+    at_end: str = param(
+        "loop",
+        "when the trace ends: loop (start again) or idle (the VM stops issuing references)",
+        choices=("loop", "idle"),
+        unit="name",
+    )
+    timing: str = param(
+        "guest",
+        "when references are due: guest (as fast as the VM issues them, default), rate "
+        "(refs_per_s per simulated second) or timestamps (the trace's own, times time_scale)",
+        choices=("guest", "rate", "timestamps"),
+        unit="name",
+    )
+    refs_per_s: float = param(
+        100_000.0, "references per simulated second when timing = rate, default 100000",
+        lo=0, lo_open=True, unit="1/s",
+    )  # fmt: skip
+    time_scale: float = param(
+        1.0,
+        "simulated seconds per trace second when timing = timestamps (0.1: 10x faster)",
+        lo=0,
+        lo_open=True,
+        unit="s/s",
+    )
+    mapping: str = param(
+        "pack",
+        "trace page ids -> guest pages: pack (distinct ids, in id order, onto pages 0..n-1; "
+        "default), hash (ids hashed into footprint_mib), direct (id = guest page number, "
+        "must be below the VM's pages)",
+        choices=("pack", "hash", "direct"),
+        unit="name",
+    )
+    footprint_mib: float | None = param(
+        None,
+        "MiB that mapping = hash spreads ids over; default 1.0 x VM memory",
+        lo=0,
+        lo_open=True,
+        mem_fraction=1.0,
+        unit="MiB",
+    )
+    kind: str = param(
+        "auto",
+        "page kind where kind_column and file_range do not say: auto (file for block "
+        "traces, anon for page-id traces), anon or file",
+        choices=("auto", "anon", "file"),
+        unit="name",
+    )
+    file_range: str = param(
+        "", "trace page ids LO:HI (half-open) that are file-backed; default none", unit="ids"
+    )
+
+
+class TraceWorkload(Workload):
+    """A guest driven by a trace file: reference i of the trace is the guest's reference i
+    (after splitting block requests into pages and mapping ids onto guest pages). Writes
+    come from the trace's write/op column (none: reads). With ``timing`` rate or
+    timestamps the references come when they are due and the guest idles in between; at
+    the end of the trace it loops or idles. Working set: the fewest pages taking 90% of the
+    trace's references; warm order: the most referenced pages first."""
+
+    name = "trace"
+    Params = TraceParams
+
+    @staticmethod
+    def check(p: TraceParams, path: str) -> None:
+        _check_path(p, path)
+        _parse_range(p.file_range, path)
+
+    def __init__(self, p: TraceParams, mem_pages: int, page_kib: int, path: str) -> None:
+        super().__init__(p, mem_pages, page_kib, path)
+        self.check(p, path)
+        from harness.errors import UserError
+        from harness.traces import cached, cached_trace, file_key
+
+        options = dict(
+            page_column=p.page_column,
+            write_column=p.write_column or None,
+            time_column=p.time_column or None,
+            kind_column=p.kind_column or None,
+            split_bytes=p.split_bytes,
+            time_unit_s=p.time_unit_s,
+        )
+        hash_pages = _mib_to_pages(p, "footprint_mib", mem_pages, page_kib, path)
+        size = {"pack": 0, "hash": hash_pages, "direct": mem_pages}[p.mapping]
+        try:
+            data = cached_trace(p.path, p.format or None, **options)
+            key = ("trace-map", *file_key(p.path), p.format, tuple(sorted(options.items())),
+                   p.mapping, size, p.kind, p.file_range)  # fmt: skip
+            m = cached(key, lambda: self._map(data, p, size, path))
+        except UserError as exc:
+            raise _file_error(path, exc) from None
+        self.trace = data
+        self.n_pages = m["n_pages"]
+        self.page_kind = m["page_kind"]
+        self._trace_pages, self._trace_writes = m["pages"], m["writes"]
+        self._order, self._ws = m["order"], m["ws"]
+        self._length = self._trace_pages.size
+        self._loop = p.at_end == "loop"
+        self._timing = p.timing
+        self._rate_per_ms = p.refs_per_s / 1000.0
+        if p.timing == "timestamps":
+            if data.times_s is None:
+                raise ConfigError(
+                    f"{path}.timing: {p.path}: timing = timestamps, but the trace has no "
+                    "timestamps (name its column with time_column)"
+                )
+            self._t_ms = m.get(("t_ms", p.time_scale))
+            if self._t_ms is None:  # simulated times, once per time scale
+                t = data.times_s * (1000.0 * p.time_scale)
+                t.flags.writeable = False
+                self._t_ms = m[("t_ms", p.time_scale)] = t
+            last = float(self._t_ms[-1])
+            # A loop lasts the trace's span plus one mean gap, so its last reference and
+            # the next loop's first are not simultaneous; at least 1 ms.
+            n = self._length
+            self._period_ms = max(last * n / (n - 1) if n > 1 else 0.0, 1.0)
+
+    @staticmethod
+    def _map(data: Any, p: TraceParams, size: int, path: str) -> dict[str, Any]:
+        """Trace ids -> guest pages (int32), page kinds, reference counts: once per file
+        and mapping, shared read-only by every VM that uses them."""
+        ids = np.asarray(data.pages)
+        if p.mapping == "pack":
+            uniq, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+            pages = inverse.astype(np.int32).reshape(-1)
+            n_pages = int(uniq.size)
+        elif p.mapping == "hash":
+            pages, n_pages = _hash_pages(ids, size), size
+            first = None
+        else:
+            beyond = np.flatnonzero(ids >= size)
+            if beyond.size:
+                i = int(beyond[0])
+                raise ConfigError(
+                    f"{path}.path: {p.path}: page {int(ids[i])} (reference {i}) is beyond the "
+                    f"guest's {size} pages (mapping = direct; use pack or hash, or a larger VM)"
+                )
+            pages, n_pages = ids.astype(np.int32), size
+            first = None
+        if first is None:
+            touched, first = np.unique(pages, return_index=True)
+        else:
+            touched = np.arange(n_pages)
+        # Kind of each page: its first reference's, from the kind column, else the file
+        # range, else the default.
+        default = p.kind if p.kind != "auto" else ("file" if data.block else "anon")
+        page_kind = np.full(n_pages, FILE if default == "file" else ANON, PAGE_KIND_DTYPE)
+        bounds = _parse_range(p.file_range, path)
+        if data.file_kind is not None:
+            page_kind[touched] = np.where(data.file_kind[first] != 0, FILE, ANON)
+        elif bounds is not None:
+            first_ids = ids[first]
+            in_range = (first_ids >= bounds[0]) & (first_ids < bounds[1])
+            page_kind[touched] = np.where(in_range, FILE, ANON)
+        writes = (
+            np.zeros(pages.size, np.uint8)
+            if data.writes is None
+            else np.ascontiguousarray(data.writes, np.uint8)
+        )
+        counts = np.bincount(pages, minlength=n_pages)
+        order = np.argsort(-counts, kind="stable").astype(np.int32)
+        for a in (pages, writes, order, page_kind):
+            a.flags.writeable = False  # shared by every VM of the process
+        return {"pages": pages, "writes": writes, "n_pages": n_pages, "page_kind": page_kind,
+                "order": order, "ws": _coverage(counts, 0.9)}  # fmt: skip
+
+    def _reset(self, layout: np.random.Generator) -> None:
+        pass  # a trace has no random layout
+
+    def _pages(self, n: int) -> np.ndarray:  # generate() is overridden
+        raise NotImplementedError
+
+    def _due(self, until_ms: float) -> float:
+        """References of the whole (looped) stream due before ``until_ms``."""
+        if self._timing == "guest" or not math.isfinite(until_ms):
+            return math.inf
+        if until_ms <= 0:
+            return 0
+        if self._timing == "rate":
+            return math.ceil(until_ms * self._rate_per_ms)  # i is due at i / rate
+        t, n = self._t_ms, self._length
+        if not self._loop:
+            return int(np.searchsorted(t, until_ms, "left"))
+        loops = math.floor(until_ms / self._period_ms)
+        rest = until_ms - loops * self._period_ms
+        return loops * n + int(np.searchsorted(t, rest, "left"))
+
+    def generate(self, n: int, until_ms: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
+        """The next references of the trace: at most ``n``, only those due before
+        ``until_ms``, none past the end unless it loops."""
+        self._require_reset()
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        pos, length = self._position, self._length
+        limit = self._due(until_ms)
+        if not self._loop:
+            limit = min(limit, length)
+        k = int(max(0, min(n, limit - pos)))
+        self._position += k
+        i = pos % length
+        if i + k <= length:  # the common case: one slice, no copy
+            return self._trace_pages[i : i + k], self._trace_writes[i : i + k]
+        idx = (i + np.arange(k, dtype=np.int64)) % length
+        return self._trace_pages[idx], self._trace_writes[idx]
+
+    def _warm_order(self) -> np.ndarray:
+        return self._order
+
+    def working_set_pages(self) -> int:
+        return self._ws
+
+
+@dataclass(frozen=True)
+class DamonParams:
+    """``damon`` parameters."""
+
+    path: str = param(
+        "",
+        "damo record file (JSON, or damo's zlib-compressed default); required; every "
+        "worker must see it at this path",
+        unit="path",
+    )
+    footprint_mib: float | None = param(
+        None,
+        "MiB the record's address ranges (gaps removed) are scaled onto; default their own "
+        "size in guest pages",
+        lo=0,
+        lo_open=True,
+        unit="MiB",
+    )
+    time_scale: float = param(
+        1.0,
+        "simulated seconds per recorded second (0.1: the record plays 10x faster)",
+        lo=0,
+        lo_open=True,
+        unit="s/s",
+    )
+    at_end: str = param(
+        "loop",
+        "after the last snapshot: loop (from the first), hold (keep the last) or idle",
+        choices=("loop", "hold", "idle"),
+        unit="name",
+    )
+    write_ratio: float = param(
+        0.2, _WRITE_DOC + " (DAMON does not record writes), default 0.2", lo=0, hi=1
+    )
+    kind: str = param("anon", "page kind of every page: anon (default) or file",
+                      choices=("anon", "file"), unit="name")  # fmt: skip
+
+
+class DamonWorkload(Workload):
+    """A guest driven by a DAMON record (``damo record``). The record's address ranges,
+    gaps removed, map onto guest pages in address order. In each snapshot (one
+    aggregation interval, scaled by ``time_scale``) a region of ``nr_accesses`` takes
+    references in proportion to nr_accesses x its size, uniform inside it: a page's
+    access rate follows the rate DAMON saw. A snapshot in which nothing was accessed is
+    idle. Working set: the pages of regions with nr_accesses > 0 in the current snapshot,
+    so it changes over time as the record's did. Warm order: those regions, most accessed
+    and then oldest (``age``) first."""
+
+    name = "damon"
+    Params = DamonParams
+
+    @staticmethod
+    def check(p: DamonParams, path: str) -> None:
+        _check_path(p, path)
+
+    def __init__(self, p: DamonParams, mem_pages: int, page_kib: int, path: str) -> None:
+        super().__init__(p, mem_pages, page_kib, path)
+        self.check(p, path)
+        from harness.errors import UserError
+        from harness.traces import cached, cached_damon_record, file_key
+
+        size = None if p.footprint_mib is None else _mib_to_pages(
+            p, "footprint_mib", mem_pages, page_kib, path)  # fmt: skip
+        try:
+            snaps = cached_damon_record(p.path)
+            key = ("damon-map", *file_key(p.path), size, page_kib, p.time_scale)
+            m = cached(key, lambda: self._map(snaps, size, page_kib * 1024, p.time_scale))
+        except UserError as exc:
+            raise _file_error(path, exc) from None
+        self.n_pages = m["n_pages"]
+        self.page_kind = np.full(self.n_pages, FILE if p.kind == "file" else ANON,
+                                 PAGE_KIND_DTYPE)  # fmt: skip
+        self.snapshots = m["snapshots"]
+        self._starts_ms, self._duration_ms = m["starts_ms"], m["duration_ms"]
+        self._at_end = p.at_end
+        self._set_write_ratio(p.write_ratio)
+        self._snap = 0
+
+    @staticmethod
+    def _map(snaps: list, size: int | None, page_bytes: int, time_scale: float) -> dict:
+        """Regions -> guest page ranges and per-snapshot sampling tables."""
+        lo = np.concatenate([s.starts for s in snaps])
+        hi = np.concatenate([s.ends for s in snaps])
+        # The union of every range the record covers, gaps removed: address a in union
+        # interval k sits at a - iv_lo[k] + before[k].
+        order = np.argsort(lo, kind="stable")
+        iv_lo, iv_hi = [], []
+        for a, b in zip(lo[order].tolist(), hi[order].tolist(), strict=True):
+            if iv_hi and a <= iv_hi[-1]:
+                iv_hi[-1] = max(iv_hi[-1], b)
+            else:
+                iv_lo.append(a)
+                iv_hi.append(b)
+        iv_lo_a, iv_hi_a = np.array(iv_lo, np.int64), np.array(iv_hi, np.int64)
+        before = np.concatenate([[0], np.cumsum(iv_hi_a - iv_lo_a)])
+        total = int(before[-1])
+        n_pages = max(1, math.ceil(total / page_bytes)) if size is None else size
+        per_byte = n_pages / total if size is not None else 1.0 / page_bytes
+
+        def compact(a: np.ndarray) -> np.ndarray:
+            k = np.searchsorted(iv_lo_a, a, "right") - 1
+            return a - iv_lo_a[k] + before[k]
+
+        t0 = min(s.start_ns for s in snaps)
+        out = []
+        for s in snaps:
+            p_lo = np.minimum(np.floor(compact(s.starts) * per_byte), n_pages - 1)
+            p_hi = np.ceil((compact(s.ends - 1) + 1) * per_byte)
+            p_lo = p_lo.astype(np.int64)
+            p_hi = np.clip(p_hi.astype(np.int64), p_lo + 1, n_pages)
+            length = p_hi - p_lo
+            weight = s.nr_accesses * length
+            hot = np.zeros(n_pages, bool)
+            for a, b in zip(p_lo[s.nr_accesses > 0], p_hi[s.nr_accesses > 0], strict=True):
+                hot[a:b] = True
+            rank = np.lexsort((-s.age, -s.nr_accesses))  # most accessed, then oldest, first
+            warm = np.concatenate(
+                [np.arange(a, b) for a, b in zip(p_lo[rank], p_hi[rank], strict=True)]
+                + [np.arange(n_pages)]
+            )
+            _, first = np.unique(warm, return_index=True)
+            out.append({
+                "lo": p_lo, "length": length, "cum": np.cumsum(weight),
+                "total": float(weight.sum()), "ws": int(hot.sum()),
+                "warm": warm[np.sort(first)].astype(np.int32),
+            })  # fmt: skip
+        starts = np.array([(s.start_ns - t0) / 1e6 * time_scale for s in snaps])
+        duration = (max(s.end_ns for s in snaps) - t0) / 1e6 * time_scale
+        return {"n_pages": n_pages, "snapshots": out, "starts_ms": starts,
+                "duration_ms": duration}  # fmt: skip
+
+    def snapshot_at(self, t_ms: float) -> int | None:
+        """Index of the snapshot in effect at simulated ``t_ms`` (None: idle past the end)."""
+        if self._duration_ms > 0 and t_ms >= self._duration_ms:
+            if self._at_end == "idle":
+                return None
+            if self._at_end == "hold":
+                return len(self.snapshots) - 1
+            t_ms = math.fmod(t_ms, self._duration_ms)
+        return max(0, int(np.searchsorted(self._starts_ms, t_ms, "right")) - 1)
+
+    def _reset(self, layout: np.random.Generator) -> None:
+        self._snap = 0
+
+    def _pages(self, n: int) -> np.ndarray:  # generate() is overridden
+        raise NotImplementedError
+
+    def generate(self, n: int, until_ms: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` references drawn from the snapshot in effect just before ``until_ms``
+        (without a time: the current one); none if it saw no access or the record ended."""
+        self._require_reset()
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        if math.isfinite(until_ms):
+            s = self.snapshot_at(max(0.0, until_ms - 1e-6))
+            if s is None:
+                return np.zeros(0, np.int32), np.zeros(0, np.uint8)
+            self._snap = s
+        snap = self.snapshots[self._snap]
+        if snap["total"] <= 0:
+            return np.zeros(0, np.int32), np.zeros(0, np.uint8)
+        # One uniform per reference picks both the region (inverse CDF over region
+        # weights) and the page inside it (where it falls within the region's share).
+        x = self._pick_rng.random(n) * snap["total"]
+        cum = snap["cum"]
+        r = np.minimum(np.searchsorted(cum, x, "right"), cum.size - 1)
+        width = cum[r] - np.where(r > 0, cum[r - 1], 0.0)
+        frac = (x - (cum[r] - width)) / width
+        length = snap["length"][r]
+        pages = snap["lo"][r] + np.minimum((frac * length).astype(np.int64), length - 1)
+        pages = pages.astype(np.int32)
+        self._position += n
+        return pages, self._writes(pages)
+
+    def _warm_order(self) -> np.ndarray:
+        return self.snapshots[self._snap]["warm"]
+
+    def working_set_pages(self) -> int:
+        return self.snapshots[self._snap]["ws"]
+
+
+# --------------------------------------------------------------------------------------
 # The registry
 # --------------------------------------------------------------------------------------
 
@@ -684,6 +1187,8 @@ WORKLOADS: dict[str, type[Workload]] = {
         ScanWorkload,
         DbWorkload,
         IdleWorkload,
+        TraceWorkload,
+        DamonWorkload,
     )
 }
 
@@ -698,8 +1203,14 @@ def _workload_class(name: str, path: str) -> type[Workload]:
 
 def check_workload_params(name: str, params: Mapping[str, Any], path: str) -> None:
     """Validate a workload's parameters without building it; ConfigError names
-    ``{path}.{key}`` for an unknown parameter, a wrong type or a value out of range."""
-    _parse_params(_workload_class(name, path), params, path)
+    ``{path}.{key}`` for an unknown parameter, a wrong type or a value out of range, and
+    for a file workload (``trace``, ``damon``) a missing ``path`` or file. What needs the
+    file's contents (columns, format, ids beyond the guest) is checked when it is built."""
+    cls = _workload_class(name, path)
+    p = _parse_params(cls, params, path)
+    check = getattr(cls, "check", None)
+    if check is not None:
+        check(p, path)
 
 
 def make_workload(
@@ -724,3 +1235,27 @@ def describe_params(name: str) -> list[tuple[str, Any, str]]:
     """(parameter, default, doc) for each parameter of workload ``name``, for help texts."""
     cls = _workload_class(name, "workload")
     return [(f.name, f.default, f.metadata["doc"]) for f in dataclasses.fields(cls.Params)]
+
+
+def _unit(f: dataclasses.Field) -> str:
+    """A parameter's unit: declared, else from its name (``*_mib``: MiB, ``*_refs``:
+    references, ratios, shares and fractions: 1), else empty (a dimensionless number)."""
+    if f.metadata.get("unit") is not None:
+        return f.metadata["unit"]
+    if f.name.endswith("_mib"):
+        return "MiB"
+    if f.name.endswith("_refs"):
+        return "references"
+    if f.metadata["choices"]:
+        return "name"
+    return "1" if any(w in f.name for w in ("ratio", "share", "fraction", "prob")) else ""
+
+
+def param_table(name: str) -> dict[str, dict[str, Any]]:
+    """Workload ``name``'s parameters as a data table: parameter -> {default, unit, doc}
+    (what ``balloonlab keys vms.workload_params`` prints)."""
+    cls = _workload_class(name, "workload")
+    return {
+        f.name: {"default": f.default, "unit": _unit(f), "doc": f.metadata["doc"]}
+        for f in dataclasses.fields(cls.Params)
+    }

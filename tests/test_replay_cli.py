@@ -208,3 +208,75 @@ def test_the_console_script_end_to_end(tmp_path):
     assert bad.returncode != 0
     assert bad.stderr.count("\n") == 1 and "unknown policy 'nope'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+# ---- many sizes and policies at once ----------------------------------------------------------
+
+
+def test_one_row_per_size_and_policy(capsys, trace, trace_files):
+    pages, writes = trace
+    path = str(trace_files / "t.csv")
+    rows = replay_json(capsys, path, "--frames", "20,40,80", "--policy", "lru,clock,opt")
+    assert isinstance(rows, list) and len(rows) == 9
+    assert [(r["policy"], r["frames"]) for r in rows] == [
+        (p, n) for p in ("lru", "clock", "opt") for n in (20, 40, 80)
+    ]
+    for r in rows:
+        assert r["miss_ratio"] == pytest.approx(r["faults"] / r["references"])
+        assert r["hit_ratio"] + r["miss_ratio"] == pytest.approx(1.0)
+        assert r["cache_mib"] == pytest.approx(r["frames"] * 4 / 1024)
+        if r["policy"] == "lru":
+            assert r["faults"] == reference_lru(pages, writes, r["frames"])["faults"]
+    by = {(r["policy"], r["frames"]): r["faults"] for r in rows}
+    for n in (20, 40, 80):
+        assert by[("opt", n)] <= min(by[("lru", n)], by[("clock", n)])
+
+
+def test_sizes_as_memory_and_as_fractions_of_the_footprint(capsys, trace, trace_files):
+    pages, _ = trace
+    unique = np.unique(pages).size
+    path = str(trace_files / "t.npy")
+    rows = replay_json(capsys, path, "--cache", "160KiB,1MiB", "--fraction", "0.5,100%")
+    assert [r["frames"] for r in rows] == [40, 256, round(0.5 * unique), unique]
+    assert rows[-1]["faults"] == unique  # the whole footprint fits: cold misses only
+    # 8 KiB pages halve the frames of a memory size
+    one = replay_json(capsys, path, "--cache", "160KiB", "--page-kib", "8")
+    assert isinstance(one, dict) and one["frames"] == 20
+
+
+def test_block_requests_are_split_in_replay(capsys, tmp_path):
+    path = tmp_path / "blocks.csv"
+    path.write_text("offset,size,op\n0,12288,W\n4096,4096,R\n0,1,R\n")
+    out = replay_json(capsys, str(path), "--frames", "8")
+    assert out["references"] == 5 and out["faults"] == 3 and out["format"] == "csv"
+    out = replay_json(capsys, str(path), "--frames", "8", "--page-split", "8192")
+    assert out["references"] == 4 and out["faults"] == 2
+
+
+def test_the_table_for_many_rows(capsys, trace_files):
+    code, out, err = run_cli(
+        capsys, "replay", str(trace_files / "t.npy"), "--frames", "10,20", "-p", "fifo,lru"
+    )
+    assert code == 0 and err == ""
+    lines = out.strip().splitlines()
+    assert "miss ratio" in lines[1] and "hit ratio" in lines[1]
+    assert len(lines) == 2 + 4
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--frames", "8,x"], "--frames 'x': not a whole number"),
+        (["--frames", "8,,9"], "an empty item in the list"),
+        (["--cache", "lots"], "--cache 'lots': not a memory size"),
+        (["--cache", "1KiB"], "less than one 4 KiB page"),
+        (["--fraction", "1.5"], "--fraction must be in (0, 1]"),
+        ([], "give the cache size: --frames N, --cache 64MiB or --fraction 0.5"),
+        (["--frames", "8", "--policy", "lru,nope"], "unknown policy 'nope'"),
+        (["--frames", "8", "--page-split", "0"], "page split must be > 0 bytes"),
+    ],
+)
+def test_bad_size_lists_are_one_line(capsys, trace_files, args, message):
+    code, out, err = run_cli(capsys, "replay", str(trace_files / "t.npy"), *args)
+    assert code != 0 and out == ""
+    assert err.count("\n") == 1 and message in err

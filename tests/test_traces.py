@@ -14,6 +14,7 @@ from harness.errors import UserError
 from harness.traces import (
     ORACLE_GENERAL_DTYPE,
     load_trace,
+    read_trace,
     trace_format,
     write_oracle_general,
 )
@@ -133,10 +134,12 @@ def test_format_by_suffix_or_by_name(tmp_path):
 # ---- bad input: one line naming the problem ------------------------------------------------
 
 
-def expect_error(match: str, path, fmt=None) -> None:
+def expect_error(match: str, path, fmt=None, **options) -> None:
     with pytest.raises(UserError, match=match) as info:
-        load_trace(path, fmt)
+        read_trace(path, fmt, **options) if options else load_trace(path, fmt)
     assert "\n" not in str(info.value)
+    flag_error = str(info.value).startswith(("unknown trace format '", "page split"))
+    assert flag_error or str(info.value).startswith(str(path))  # the file, first
 
 
 def test_missing_file(tmp_path):
@@ -148,7 +151,7 @@ def test_unknown_format(tmp_path):
     path.write_text("page\n1\n")
     expect_error(r"t\.txt: unknown trace format '\.txt'", path)
     expect_error(
-        r"unknown trace format 'xml' \(known: csv, parquet, npy, oracleGeneral\)", path, "xml"
+        r"unknown trace format 'xml' \(known: csv, msr, parquet, npy, oracleGeneral\)", path, "xml"
     )
 
 
@@ -241,3 +244,247 @@ def test_corrupt_files(tmp_path):
     expect_error(r"t\.npy: not a readable \.npy file", tmp_path / "t.npy")
     (tmp_path / "t.parquet").write_bytes(b"not parquet at all")
     expect_error(r"t\.parquet: cannot read parquet", tmp_path / "t.parquet")
+
+
+# ---- block requests split into pages, MSR Cambridge, op and time columns ------------------
+
+
+def test_split_pages_spans_one_two_and_three_pages():
+    from harness.traces import split_pages
+
+    # 4 KiB pages: [8192, 12288) is page 2 alone; [4000, 4200) straddles 0|1;
+    # [4096, 16384) covers 1, 2, 3; [5000, 13000) touches 1, 2, 3 without covering them.
+    offsets = np.array([8192, 4000, 4096, 5000])
+    sizes = np.array([4096, 200, 12288, 8000])
+    data_path = "unused"
+    from harness.traces import _split_counts
+
+    first, counts = _split_counts(data_path, offsets, sizes, 4096)
+    assert counts.tolist() == [1, 2, 3, 3]
+    assert split_pages(first, counts).tolist() == [2, 0, 1, 1, 2, 3, 1, 2, 3]
+
+
+def test_block_csv_is_split_with_its_writes_repeated(tmp_path):
+    path = tmp_path / "blocks.csv"
+    write_csv(path, {"offset": [0, 4095, 8192], "size": [4096, 2, 1], "op": ["R", "w", "Write"]})
+    data = read_trace(path)
+    assert data.block and data.requests == 3
+    assert data.pages.tolist() == [0, 0, 1, 2]  # 4095+2 spans pages 0 and 1
+    assert data.writes.tolist() == [0, 1, 1, 1]
+    # another split size: 1 KiB pages
+    data = read_trace(path, split_bytes=1024)
+    assert data.pages.tolist() == [0, 1, 2, 3, 3, 4, 8]
+    assert load_trace(path, split_bytes=8192)[0].tolist() == [0, 0, 1]
+
+
+def test_zero_length_request_touches_the_page_at_its_offset(tmp_path):
+    path = tmp_path / "z.csv"
+    write_csv(path, {"offset": [12288], "size": [0]})
+    assert read_trace(path).pages.tolist() == [3]
+
+
+MSR_ROWS = (
+    "128166372003061629,hm,0,Read,8192,4096,1331\n"
+    "128166372003561629,hm,0,Write,4096,8192,210\n"
+    "128166372004061629,hm,0,Read,0,12288,50\n"
+    "128166372013061629,hm,1,Read,6000,3000,77\n"
+)
+
+
+def test_msr_cambridge_csv_is_read_directly(tmp_path):
+    path = tmp_path / "hm_0.csv"
+    path.write_text(MSR_ROWS)
+    assert trace_format(path) == "msr"  # sniffed from the first line, no header
+    data = read_trace(path)
+    assert data.fmt == "msr" and data.block and data.requests == 4
+    assert data.pages.tolist() == [2, 1, 2, 0, 1, 2, 1, 2]
+    assert data.writes.tolist() == [0, 1, 1, 0, 0, 0, 0, 0]
+    # Windows filetime: 100 ns ticks; 0.05 s, then 0.1 s, then 1 s after the first request
+    np.testing.assert_allclose(data.times_s, [0, 0.05, 0.05, 0.1, 0.1, 0.1, 1.0, 1.0])
+    assert read_trace(path, "msr", split_bytes=512).pages[:1].tolist() == [16]
+
+
+def test_msr_format_flag_and_bad_rows(tmp_path):
+    path = tmp_path / "trace.txt"
+    path.write_text(MSR_ROWS)
+    assert read_trace(path, "msr").requests == 4
+    bad = tmp_path / "bad.csv"
+    bad.write_text("128166372003061629,hm,0,Read,x,4096,1\n")
+    expect_error(r"bad\.csv: cannot read msr", bad, "msr")
+    bad.write_text("128166372003061629,hm,0,Move,0,4096,1\n")
+    expect_error(r"column 'Type' must hold 0/1 or R/W, found 'Move' at row 0", bad, "msr")
+
+
+def test_times_kinds_and_named_columns(tmp_path):
+    path = tmp_path / "t.parquet"
+    pq.write_table(
+        pa.table({"addr": [7, 8, 7], "ms": [10, 20, 35], "k": ["file", "anon", "file"],
+                  "rw": [True, False, True]}),
+        path,
+    )  # fmt: skip
+    data = read_trace(path, page_column="addr", write_column="rw", time_column="ms",
+                      kind_column="k", time_unit_s=1e-3)  # fmt: skip
+    assert data.pages.tolist() == [7, 8, 7] and not data.block
+    assert data.writes.tolist() == [1, 0, 1]
+    np.testing.assert_allclose(data.times_s, [0, 0.010, 0.025])
+    assert data.file_kind.tolist() == [1, 0, 1]
+
+
+def test_a_named_column_that_is_not_there(tmp_path):
+    path = tmp_path / "t.csv"
+    write_csv(path, {"page": [1, 2]})
+    expect_error(r"t\.csv: no 'rw' column \(columns: page\)", path, write_column="rw")
+    expect_error(r"t\.csv: no 'when' column", path, time_column="when")
+    expect_error(r"t\.csv: no 'addr' column \(columns: page\)", path, page_column="addr")
+    expect_error(r"t\.csv: splitting requests into pages needs columns 'offset' and 'size'",
+                 path, split_bytes=4096)  # fmt: skip
+
+
+def test_timestamps_must_not_go_back(tmp_path):
+    path = tmp_path / "t.csv"
+    write_csv(path, {"page": [1, 2, 3], "time": [5, 4, 6]})
+    expect_error(r"t\.csv: timestamps go back at reference 1", path)
+
+
+def test_negative_offset_and_split_size(tmp_path):
+    path = tmp_path / "t.csv"
+    write_csv(path, {"offset": [0, -4096], "size": [1, 1]})
+    expect_error(r"t\.csv: negative offset -4096 at request 1", path)
+    write_csv(path, {"offset": [0], "size": [1]})
+    expect_error(r"page split must be > 0 bytes, got 0", path, split_bytes=0)
+
+
+def test_oracle_general_block_ids_are_byte_offsets_with_a_split(tmp_path):
+    path = tmp_path / "b.oracleGeneral"
+    records = np.zeros(2, dtype=ORACLE_GENERAL_DTYPE)
+    records["obj_id"] = [8192, 4000]
+    records["size"] = [4096, 200]
+    records["timestamp"] = [100, 103]
+    records.tofile(path)
+    assert read_trace(path).pages.tolist() == [8192, 4000]  # ids as pages
+    data = read_trace(path, split_bytes=4096)
+    assert data.pages.tolist() == [2, 0, 1] and data.block
+    np.testing.assert_allclose(data.times_s, [0, 3, 3])
+
+
+def test_npy_is_memory_mapped(tmp_path):
+    np.save(tmp_path / "t.npy", np.arange(10, dtype=np.int64))
+    pages = read_trace(tmp_path / "t.npy").pages
+    assert isinstance(pages, np.memmap) or isinstance(pages.base, np.memmap)
+
+
+def test_cached_trace_reads_once_and_again_after_a_change(tmp_path):
+    import os
+
+    from harness.traces import cached_trace
+
+    path = tmp_path / "t.csv"
+    write_csv(path, {"page": [1, 2, 3]})
+    a = cached_trace(path)
+    assert cached_trace(path) is a  # one read per process
+    assert cached_trace(path, split_bytes=None, page_column="page") is not a  # other options
+    write_csv(path, {"page": [4, 5, 6, 7]})
+    os.utime(path, ns=(1, 1))  # a new mtime even on a coarse clock
+    assert cached_trace(path).pages.tolist() == [4, 5, 6, 7]
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("64MiB", 64 << 20), ("1.5GiB", 3 << 29), ("512k", 512 << 10), ("4096", 4096),
+     ("2 MB", 2_000_000)],
+)  # fmt: skip
+def test_parse_size(text, value):
+    from harness.traces import parse_size
+
+    assert parse_size(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "MiB", "12XB", "-1MiB", "0"])
+def test_parse_size_refuses_what_is_not_a_size(text):
+    from harness.traces import parse_size
+
+    with pytest.raises(UserError, match="--cache"):
+        parse_size(text, "--cache")
+
+
+# ---- DAMON records --------------------------------------------------------------------------
+
+
+def damo_record(snapshots: list[list[tuple]], *, plain_numbers: bool = False) -> list:
+    """A damo record (what `damo record --output_type json` writes): one target, snapshots
+    of (start, end, nr_accesses, age) regions, 100 ms aggregation intervals."""
+    snaps = []
+    for i, regions in enumerate(snapshots):
+        rs = []
+        for lo, hi, nr, age in regions:
+            if plain_numbers:
+                rs.append({"start": lo, "end": hi, "nr_accesses": nr, "age": age})
+            else:
+                rs.append({"start": lo, "end": hi,
+                           "nr_accesses": {"samples": nr, "percent": nr * 5},
+                           "age": {"usec": age * 100_000, "aggr_intervals": age},
+                           "probe_hits": [], "sz_filter_passed": 0})  # fmt: skip
+        snaps.append({"start_time": 1_000_000_000 + i * 100_000_000,
+                      "end_time": 1_000_000_000 + (i + 1) * 100_000_000, "regions": rs,
+                      "total_bytes": sum(r[1] - r[0] for r in regions), "damos_stats": None,
+                      "sample_interval_us": 5000})  # fmt: skip
+    return [{"kdamond_idx": 0, "context_idx": 0,
+             "intervals": {"sample_us": 5000, "aggr_us": 100000, "ops_update_us": 1000000},
+             "scheme_idx": None, "target_id": 0, "scheme_filters": [], "snapshots": snaps,
+             "data_source": "unknown"}]  # fmt: skip
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+@pytest.mark.parametrize("plain", [False, True])
+def test_damon_record_json_and_compressed(tmp_path, compressed, plain):
+    import json
+    import zlib
+
+    from harness.traces import read_damon_record
+
+    record = damo_record([[(0x1000, 0x3000, 20, 3), (0x3000, 0x9000, 0, 10)],
+                          [(0x1000, 0x9000, 4, 0)]], plain_numbers=plain)  # fmt: skip
+    text = json.dumps(record).encode()
+    path = tmp_path / "damon.data"
+    path.write_bytes(zlib.compress(text) if compressed else text)
+    snaps = read_damon_record(path)
+    assert len(snaps) == 2
+    assert snaps[0].starts.tolist() == [0x1000, 0x3000]
+    assert snaps[0].nr_accesses.tolist() == [20, 0]
+    assert snaps[0].age.tolist() == [3, 10]
+    assert snaps[1].start_ns - snaps[0].start_ns == 100_000_000
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\x00\x01not json", r"not a damo record \(neither JSON nor zlib-compressed JSON"),
+        (b'{"page": 1}', r"record 0 has no 'snapshots' list"),
+        (b"[]", r"not a damo record \(expected a JSON list of records\)"),
+        (b'[{"snapshots": [{"start_time": 0, "end_time": 1}]}]', r"has no 'regions' list"),
+        (b'[{"snapshots": [{"start_time": 0, "end_time": 1, "regions": [{"start": 9, '
+         b'"end": 3, "nr_accesses": 1}]}]}]', r"region 0: bad region \[9, 3\)"),
+        (b'[{"snapshots": [{"start_time": 0, "end_time": 1, "regions": [{"start": 0, '
+         b'"end": 3}]}]}]', r"region 0: needs start, end and nr_accesses"),
+    ],
+)  # fmt: skip
+def test_what_is_not_a_damo_record(tmp_path, content, message):
+    from harness.traces import read_damon_record
+
+    path = tmp_path / "rec.json"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=message) as info:
+        read_damon_record(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
+def test_msr_with_a_header_line(tmp_path):
+    path = tmp_path / "hm_1.csv"
+    path.write_text(",".join(MSR_COLUMNS_NAMES) + "\n" + MSR_ROWS)
+    assert trace_format(path) == "msr"
+    data = read_trace(path)
+    assert data.requests == 4 and data.pages.tolist()[:3] == [2, 1, 2]
+
+
+MSR_COLUMNS_NAMES = ("Timestamp", "Hostname", "DiskNumber", "Type", "Offset", "Size",
+                     "ResponseTime")  # fmt: skip

@@ -17,10 +17,12 @@ from sim_core.workloads import (
     check_workload_params,
     make_workload,
     pack_alias,
+    param_table,
 )
 
 MEM_PAGES = 4096  # a 16 MiB VM of 4 KiB pages
-ALL = sorted(WORKLOADS)
+FILE_DRIVEN = {"trace", "damon"}  # need a file: tested in test_trace_workload.py
+ALL = sorted(set(WORKLOADS) - FILE_DRIVEN)
 
 
 def started(name: str, seed: int = 1, mem_pages: int = MEM_PAGES, **params) -> Workload:
@@ -32,10 +34,36 @@ def started(name: str, seed: int = 1, mem_pages: int = MEM_PAGES, **params) -> W
 # ---- the registry and the interface -------------------------------------------------------
 
 
-def test_registry_holds_the_six_workloads():
-    assert set(WORKLOADS) == {"zipf", "hotcold", "phases", "scan", "db", "idle"}
+def test_registry_holds_the_six_synthetic_and_two_file_driven_workloads():
+    assert set(WORKLOADS) == {"zipf", "hotcold", "phases", "scan", "db", "idle"} | FILE_DRIVEN
     for name, cls in WORKLOADS.items():
         assert cls.name == name
+
+
+@pytest.mark.parametrize("name", sorted(WORKLOADS))
+def test_every_parameter_has_a_default_a_unit_and_a_one_line_doc(name):
+    table = param_table(name)
+    assert table, name
+    for key, row in table.items():
+        assert set(row) == {"default", "unit", "doc"}, key
+        assert row["doc"] and "\n" not in row["doc"], key
+        assert isinstance(row["unit"], str), key
+        if key.endswith("_mib"):
+            assert row["unit"] == "MiB", key
+    assert param_table("trace")["split_bytes"]["unit"] == "bytes"
+    assert param_table("zipf")["write_ratio"]["unit"] == "1"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_synthetic_workloads_ignore_until_ms(name):
+    """The simulation passes the end of the tick; a synthetic stream does not depend on it
+    and always returns all it was asked for."""
+    a, b = started(name, seed=5), started(name, seed=5)
+    pa, wa = a.generate(5000)
+    pb, wb = b.generate(5000, 0.0)
+    assert pb.size == 5000
+    np.testing.assert_array_equal(pa, pb)
+    np.testing.assert_array_equal(wa, wb)
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -45,6 +45,7 @@ def bench(
     if "sim" in parts:
         console.print(f"simulation: 4 guests, {ticks} ticks ...")
         out["sim"] = b.bench_simulation(ticks=ticks)
+        out["sim_trace"] = b.bench_trace_guest(ticks=ticks)
     if "harness" in parts:
         console.print("harness: trivial-run overhead, CPU-bound speed-up (starts Ray) ...")
         out["harness"] = b.bench_harness()
@@ -66,6 +67,13 @@ def bench(
             f"full simulation: {s['refs_per_second'] / 1e6:.2f}M guest refs/s "
             f"(target {s['target'] / 1e6:.0f}M: {_mark(s['meets_target'])}); "
             f"compile/load {s['compile_seconds']:.2f} s"
+        )
+    if "sim_trace" in out:
+        s = out["sim_trace"]
+        console.print(
+            f"trace-driven guests: {s['trace_refs_per_second'] / 1e6:.2f}M refs/s vs "
+            f"{s['synthetic_refs_per_second'] / 1e6:.2f}M synthetic = {s['ratio']:.2f}x "
+            f"(target >= {s['target']:.1f}x: {_mark(s['meets_target'])})"
         )
     if "harness" in out:
         h = out["harness"]
