@@ -5,9 +5,9 @@ SELECT
     "host.overcommit" AS overcommit,
     count(*) AS runs,
     avg(profit_per_host_hour) AS profit_per_host_hour,
-    avg(revenue) AS revenue,
-    avg(sla_credits) AS sla_credits,
-    avg(host_cost) AS host_cost,
+    avg(revenue_per_host_hour) AS revenue_per_host_hour,
+    avg(sla_credits_per_host_hour) AS sla_credits_per_host_hour,
+    avg(host_cost_per_host_hour) AS host_cost_per_host_hour,
     avg(sla_violations) AS sla_violations,
     avg(throughput_mean / native_throughput) AS relative_throughput
 FROM completed_runs

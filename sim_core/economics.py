@@ -1,4 +1,4 @@
-"""The provider's side of overcommitment: revenue, SLA credits and profit of one run.
+"""The provider's side of overcommitment: revenue, SLA credits and profit, in $ per host-hour.
 
 Revenue is earned per configured guest GiB-hour; the host costs per GiB-hour of its
 physical memory; a VM whose throughput falls under ``sla_threshold`` of its native
@@ -31,11 +31,11 @@ def economics(cfg: SimConfig, throughput: np.ndarray, native: np.ndarray) -> dic
     revenue = float(revenue_per_vm.sum())
     host_cost = cfg.host_mem_mib / 1024.0 * e.host_cost_per_gib_hour * hours
     profit = revenue - credits - host_cost
+    per_hour = 1.0 / hours if hours > 0 else 0.0
     return {
-        "revenue": revenue,
         "sla_violations": int(violated.sum()),
-        "sla_credits": credits,
-        "host_cost": host_cost,
-        "profit": profit,
-        "profit_per_host_hour": profit / hours if hours > 0 else 0.0,
+        "revenue_per_host_hour": revenue * per_hour,
+        "sla_credits_per_host_hour": credits * per_hour,
+        "host_cost_per_host_hour": host_cost * per_hour,
+        "profit_per_host_hour": profit * per_hour,
     }

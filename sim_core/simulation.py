@@ -571,7 +571,9 @@ class Simulation:
             guest_oom_vms=int((stalled == STALL_OOM).sum()),
             throughput_mean=float(thr.mean()),
             throughput_p5=float(np.percentile(per_tick, 5)) if per_tick.size else 0.0,
-            throughput_steady=float(per_tick[len(per_tick) // 2 :].mean()) if per_tick.size else 0.0,
+            throughput_steady=float(per_tick[len(per_tick) // 2 :].mean())
+            if per_tick.size
+            else 0.0,
             native_throughput=float(native.mean()),
             slowdown=float(native.sum() / thr.sum()) if thr.sum() > 0 else math.inf,
             psi_some_avg=float(psi[:, :-1].mean()) if psi.size else 0.0,

@@ -25,6 +25,7 @@ from numba import njit
 
 from sim_core.block_device import dev_advance, dev_pop_completion, dev_try_write
 from sim_core.host_memory import host_write_done
+from sim_core.policies import ESC, esc_note_cleared, esc_note_reference
 from sim_core.state import (
     ANON,
     C_WRITEBACKS,
@@ -53,6 +54,7 @@ from sim_core.state import (
     ON_DISK,
     PB_STATE,
     PG_FRAME,
+    POLICY,
     RECLAIM,
     STALL_KILLED,
     STALLED,
@@ -86,9 +88,16 @@ def submit_write(w, g, f, t):
     w.hcnt[HC_WRITES] += 1
     w.fb[f, FB_WB] = 1
     w.fb[f, FB_MIRROR] = 1  # the frame matches its disk block once written
-    if w.fb[f, FB_KIND] == FILE and w.fb[f, FB_MOD] == 1:
-        w.gi[g, N_DIRTY] -= 1
-    w.fb[f, FB_MOD] = 0
+    if w.fb[f, FB_MOD] == 1:
+        if w.fb[f, FB_KIND] == FILE:
+            w.gi[g, N_DIRTY] -= 1
+        # ESC keeps unreferenced frames in their (R, M) class: move it to (0, 0).
+        in_class = w.gi[g, POLICY] == ESC and w.fb[f, FB_REF] == 0
+        if in_class:
+            esc_note_reference(w, g, f)
+        w.fb[f, FB_MOD] = 0
+        if in_class:
+            esc_note_cleared(w, g, f)
     w.gi[g, N_WRITEBACK] += 1
     return True
 

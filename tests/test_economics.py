@@ -15,8 +15,8 @@ def test_no_overcommit_no_pressure_no_credits():
         build_config({}, **{"vms.count": 2, "ticks": 40, "host.overcommit": 1.0})
     ).summary
     assert s["sla_violations"] == 0
-    assert s["sla_credits"] == 0.0
-    assert s["revenue"] > 0 and s["profit_per_host_hour"] > 0
+    assert s["sla_credits_per_host_hour"] == 0.0
+    assert s["revenue_per_host_hour"] > 0 and s["profit_per_host_hour"] > 0
 
 
 def test_profit_rises_with_overcommit_then_falls_once_slas_are_violated():
@@ -39,8 +39,12 @@ def test_credits_follow_the_tiers():
     cfg = build_config({}, **{"vms.count": 4, "ticks": 10, "vms.mem_mib": 1024})
     native = np.full(4, 100.0)
     got = economics(cfg, np.array([95.0, 85.0, 60.0, 10.0]), native)
-    hours = cfg.ticks * cfg.tick_ms / 3.6e6
-    per_vm = 1.0 * cfg.economics.price_per_gib_hour * hours
+    per_vm = 1.0 * cfg.economics.price_per_gib_hour  # $ per host-hour: 1 GiB each
     assert got["sla_violations"] == 3
-    assert got["sla_credits"] == pytest.approx(per_vm * (0.10 + 0.30 + 1.0))
-    assert got["revenue"] == pytest.approx(4 * per_vm)
+    assert got["sla_credits_per_host_hour"] == pytest.approx(per_vm * (0.10 + 0.30 + 1.0))
+    assert got["revenue_per_host_hour"] == pytest.approx(4 * per_vm)
+    host_cost = cfg.host_mem_mib / 1024 * cfg.economics.host_cost_per_gib_hour
+    assert got["host_cost_per_host_hour"] == pytest.approx(host_cost)
+    assert got["profit_per_host_hour"] == pytest.approx(
+        4 * per_vm - per_vm * 1.4 - host_cost
+    )

@@ -43,8 +43,9 @@ def bench(
         console.print(f"replay: {references:,} Zipf references, 16k frames, 64k pages ...")
         out["replay"] = b.bench_replay(references=references)
     if "sim" in parts:
-        console.print(f"simulation: 4 guests, {ticks} ticks ...")
+        console.print(f"simulation: 4 guests, {ticks} ticks, benign and pressured ...")
         out["sim"] = b.bench_simulation(ticks=ticks)
+        out["sim_pressured"] = b.bench_simulation(ticks=ticks, scenario="pressured")
         out["sim_trace"] = b.bench_trace_guest(ticks=ticks)
     if "harness" in parts:
         console.print("harness: trivial-run overhead, CPU-bound speed-up (starts Ray) ...")
@@ -61,11 +62,14 @@ def bench(
                       "" if r["target"] is None else f"{r['target'] / 1e6:.0f}M",
                       _mark(r["meets_target"]), f"{r['compile_seconds']:.2f}")  # fmt: skip
         console.print(t)
-    if "sim" in out:
-        s = out["sim"]
+    for key in ("sim", "sim_pressured"):
+        if key not in out:
+            continue
+        s = out[key]
         console.print(
-            f"full simulation: {s['refs_per_second'] / 1e6:.2f}M guest refs/s "
+            f"full simulation, {s['scenario']}: {s['refs_per_second'] / 1e6:.2f}M guest refs/s "
             f"(target {s['target'] / 1e6:.0f}M: {_mark(s['meets_target'])}); "
+            f"{s['simulated_seconds'] / s['seconds']:.2f} simulated s per wall s; "
             f"compile/load {s['compile_seconds']:.2f} s"
         )
     if "sim_trace" in out:
