@@ -5,13 +5,14 @@ test over random interleavings. Every expected number is derived in the comment 
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from numba import types
-from numba.experimental import structref
 
 from sim_core.block_device import (
     DEVICE_FIELDS,
@@ -20,7 +21,6 @@ from sim_core.block_device import (
     DV_FORCED_WRITES,
     DV_NOW,
     DV_READ_WAIT_MS,
-    DV_READS,
     DV_WRITE_WAIT_MS,
     DV_WRITES,
     DV_WRITES_DONE,
@@ -499,26 +499,49 @@ def test_too_many_reads_outstanding_raises():
     assert dev_read(d, 8.0) == 32.0  # after one completes there is room again
 
 
+OTHER_STRUCTREF = """
+import numpy as np
+from numba import types
+from numba.experimental import structref
+
+from sim_core.block_device import (
+    DEVICE_FIELDS, DV_READS, dev_advance, dev_pop_completion, dev_read, dev_try_write,
+    device_params, make_device_arrays,
+)
+from sim_core.config import DiskConfig
+
+
 @structref.register
-class _BiggerType(types.StructRef):
+class BiggerType(types.StructRef):
     def preprocess_fields(self, fields):
         return tuple((name, types.unliteral(t)) for name, t in fields)
 
 
-class _Bigger(structref.StructRefProxy):
+class Bigger(structref.StructRefProxy):
     pass
 
 
-_BIGGER_FIELDS = ("other", *DEVICE_FIELDS, "more")
-structref.define_proxy(_Bigger, _BiggerType, list(_BIGGER_FIELDS))
+structref.define_proxy(Bigger, BiggerType, ["other", *DEVICE_FIELDS, "more"])
+arrays = make_device_arrays(**device_params(DiskConfig(preset="hdd")))
+w = Bigger(np.zeros(3), *(arrays[n] for n in DEVICE_FIELDS), np.ones(2, np.int32))
+assert dev_try_write(w, 0.0, 5)
+assert dev_read(w, 0.0) == 8.0
+dev_advance(w, 100.0)
+assert dev_pop_completion(w) == (5, 16.0)
+assert arrays["dvi"][DV_READS] == 1  # the caller's arrays are the device's state
+print("ok")
+"""
 
 
-def test_works_on_any_structref_with_the_fields():
-    # Like the World: other arrays around the device's, in another order.
-    arrays = make_device_arrays(**device_params(DiskConfig(preset="hdd")))
-    w = _Bigger(np.zeros(3), *(arrays[n] for n in DEVICE_FIELDS), np.ones(2, np.int32))
-    assert dev_try_write(w, 0.0, 5)
-    assert dev_read(w, 0.0) == 8.0
-    dev_advance(w, 100.0)
-    assert dev_pop_completion(w) == (5, 16.0)
-    assert arrays["dvi"][DV_READS] == 1  # the caller's arrays are the device's state
+def test_works_on_any_structref_with_the_fields(tmp_path):
+    # Like the World: other arrays around the device's, in another order. In a child with
+    # its own numba cache: a StructRef type defined outside an importable module would make
+    # the shared cache index of every dev_* function unloadable for other processes.
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    script = tmp_path / "other_structref.py"
+    script.write_text(OTHER_STRUCTREF)
+    run = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "ok"
