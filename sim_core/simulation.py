@@ -34,7 +34,6 @@ from sim_core.psi import host_psi
 from sim_core.result import RunResult
 from sim_core.state import (
     BALLOONED,
-    CLOCK_MS,
     DEFLATE_ON_OOM,
     DIRTY_BG,
     DIRTY_LIMIT,
@@ -376,7 +375,7 @@ class Simulation:
             rate = cfg.vms[g].balloon_batches_per_tick * BATCH_PAGES
             delta = int(self.target[g] - w.gi[g, N_BALLOONED])
             if delta > 0:
-                balloon_inflate(w, g, min(delta, rate), max(t, w.gf[g, CLOCK_MS]))
+                balloon_inflate(w, g, min(delta, rate), t)
             elif delta < 0:
                 balloon_deflate(w, g, min(-delta, rate))
 

@@ -45,6 +45,4 @@ def test_credits_follow_the_tiers():
     assert got["revenue_per_host_hour"] == pytest.approx(4 * per_vm)
     host_cost = cfg.host_mem_mib / 1024 * cfg.economics.host_cost_per_gib_hour
     assert got["host_cost_per_host_hour"] == pytest.approx(host_cost)
-    assert got["profit_per_host_hour"] == pytest.approx(
-        4 * per_vm - per_vm * 1.4 - host_cost
-    )
+    assert got["profit_per_host_hour"] == pytest.approx(4 * per_vm - per_vm * 1.4 - host_cost)
