@@ -10,6 +10,7 @@ into a ``failed`` summary row, so one bad config never crashes a sweep.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -202,7 +203,7 @@ class RayExecutor:
                 )
             else:
                 try:
-                    ray.init(address=self.address, **quiet)
+                    ray.init(address=self.address, **quiet, **_runtime_env())
                 except (ConnectionError, RuntimeError, ValueError) as exc:
                     if _is_auth_error(exc):
                         raise UserError(auth_message(self.address)) from None
@@ -314,6 +315,21 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as exc:
         raise UserError(f"cannot join Ray at {address!r}: {exc.strerror or exc}") from None
+
+
+def _runtime_env() -> dict[str, Any]:
+    """``runtime_env`` for joining a cluster, from $BALLOONLAB_RAY_RUNTIME_ENV (JSON, e.g.
+    ``{"working_dir": "."}``): how workers without balloonlab installed get the code."""
+    text = os.environ.get("BALLOONLAB_RAY_RUNTIME_ENV", "").strip()
+    if not text:
+        return {}
+    try:
+        env = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"BALLOONLAB_RAY_RUNTIME_ENV: not JSON: {exc}") from None
+    if not isinstance(env, dict):
+        raise UserError("BALLOONLAB_RAY_RUNTIME_ENV: must be a JSON object")
+    return {"runtime_env": env}
 
 
 def auth_message(address: str) -> str:

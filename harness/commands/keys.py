@@ -187,14 +187,31 @@ def registry(kind: str) -> list[dict[str, str]]:
     raise ValueError(f"unknown registry {kind!r}")
 
 
+# Columns the store adds to what a run returns (harness/store.py: summary_row, write_run).
+STORE_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
+    "runs": [
+        ("ray_node_id", "", "Ray node that ran the run (null off Ray; added by the store)"),
+        ("worker_host", "", "host name of the worker that ran the run (added by the store)"),
+    ],
+    "ticks": [
+        ("sweep", "", "the sweep the run belongs to (added by the store)"),
+        ("run_id", "", "the run the row belongs to (added by the store)"),
+    ],
+}
+
+
 def columns() -> list[dict[str, str]]:
-    """Every summary and per-tick column a run writes, from ``sim_core.columns``."""
+    """Every summary and per-tick column a run writes, from ``sim_core.columns``, plus the
+    few the store adds. Config columns (dotted) are the keys: see ``config_keys``."""
     from sim_core.columns import SUMMARY_COLUMNS, TICK_COLUMNS
 
     out = []
     for table, catalogue in (("runs", SUMMARY_COLUMNS), ("ticks", TICK_COLUMNS)):
-        for c in catalogue.values():
-            out.append({"table": table, "column": c.name, "unit": c.unit, "doc": c.doc})
+        rows = [(c.name, c.unit, c.doc) for c in catalogue.values()]
+        known = {name for name, _, _ in rows}
+        rows += [r for r in STORE_COLUMNS[table] if r[0] not in known]
+        for name, unit, doc in rows:
+            out.append({"table": table, "column": name, "unit": unit, "doc": doc})
     return out
 
 
