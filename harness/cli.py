@@ -93,6 +93,9 @@ def main() -> None:
             sys.exit(interrupts.report(exc.__cause__ or exc.__context__ or exc))
         typer.secho(f"error: {type(exc).__name__}: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(1)
+    if code == 130 and interrupts.received() is not None:
+        # Typer (outside standalone mode) turns KeyboardInterrupt into a bare return of 130.
+        sys.exit(interrupts.report(None))
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -40,15 +40,34 @@ def stored() -> int:
     return _stored
 
 
+_received: int | None = None  # the last of SIGINT / SIGTERM this process received
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    global _received
+    _received = signum
+    raise KeyboardInterrupt()
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    global _received
+    _received = signum
     raise Terminated()
 
 
 def install() -> None:
-    """Turn SIGTERM into :class:`Terminated`. ``ray.init`` installs its own handler (a bare
+    """Turn SIGTERM into :class:`Terminated` and note SIGINT before raising
+    KeyboardInterrupt as Python does. ``ray.init`` installs its own SIGTERM handler (a bare
     ``sys.exit``), so the Ray executor calls this again once Ray is up."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGINT, _on_sigint)
+
+
+def received() -> int | None:
+    """SIGINT or SIGTERM if one arrived (Typer turns the exception into a bare return code
+    130, so cli.main asks here what happened)."""
+    return _received
 
 
 def report(exc: BaseException | None) -> int:
@@ -57,4 +76,5 @@ def report(exc: BaseException | None) -> int:
         typer.secho(f"interrupted: {_stored} runs stored, rerun to resume", err=True)
     else:
         typer.secho("interrupted", err=True)
-    return 143 if isinstance(exc, Terminated) else 130
+    terminated = isinstance(exc, Terminated) or _received == signal.SIGTERM
+    return 143 if terminated else 130
