@@ -92,7 +92,8 @@ class SweepProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stop_ticker()
+        # A refused input (an error before any run) prints its one line, not a count.
+        self._stop_ticker(final=exc_type is None or issubclass(exc_type, KeyboardInterrupt))
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
@@ -122,12 +123,13 @@ class SweepProgress:
         while not self._stop.wait(interval):
             self._emit()
 
-    def _stop_ticker(self) -> None:
+    def _stop_ticker(self, final: bool = True) -> None:
         if self._thread is not None:
             self._stop.set()
             self._thread.join(timeout=5)
             self._thread = None
-            self._emit()  # the final count of the sweep
+            if final:
+                self._emit()  # the final count of the sweep
 
     # -- events from the driver --
     def start_sweep(self, name: str, to_run: int, skipped: int) -> None:
@@ -140,7 +142,7 @@ class SweepProgress:
         if self._progress is not None:
             self._task = self._progress.add_task(name, total=to_run, **self._counts)
         if self.plain:
-            self._emit()
+            # The first line after one interval: a sweep refused at its start stays silent.
             self._stop = threading.Event()
             # A thread, not a check in advance(): a run can outlast the interval.
             self._thread = threading.Thread(target=self._tick, daemon=True)
