@@ -74,7 +74,7 @@ def main() -> None:
     """Entry point: run the app; bad input becomes one line on stderr, never a traceback."""
     _register()
     # SIGTERM takes the same way out as Ctrl-C: the executor shuts Ray down on the way.
-    interrupts.install()
+    interrupts.begin()
     try:
         code = app(standalone_mode=False)
     except (UserError, ConfigError) as exc:

@@ -64,6 +64,14 @@ def install() -> None:
         signal.signal(signal.SIGINT, _on_sigint)
 
 
+def begin() -> None:
+    """A new command: counts start from zero (main() may run more than once in a process,
+    as in tests) and the handlers are installed."""
+    global _stored, _sweeping, _received
+    _stored, _sweeping, _received = 0, False, None
+    install()
+
+
 def received() -> int | None:
     """SIGINT or SIGTERM if one arrived (Typer turns the exception into a bare return code
     130, so cli.main asks here what happened)."""

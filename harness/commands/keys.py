@@ -319,8 +319,8 @@ def columns_command(
     """Every column a run writes: the `runs` summary row and the `ticks` series, with units.
 
     Config columns (dotted, such as "host.mem_mib") are the config keys: see `keys`.
-    Names: `*_per_vm_*` is a mean over VMs, other names are host totals; money is in
-    $ per host-hour unless the unit says per run.
+    Names: `_per_vm_` marks a mean over VMs, other names are host totals; the unit says
+    whether money is $ per run or $ per host-hour.
 
     Example: balloonlab columns --json
     """
