@@ -9,6 +9,8 @@ into a ``failed`` summary row, so one bad config never crashes a sweep.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import math
 import os
@@ -183,6 +185,7 @@ class RayExecutor:
         _prepare_environment(embedded=self.address is None)
         if self.address is not None:
             _check_reachable(self.address)
+            _check_auth(self.address)
         import ray
 
         if not ray.is_initialized():
@@ -200,11 +203,18 @@ class RayExecutor:
                 )
             else:
                 try:
-                    ray.init(address=self.address, **quiet)
+                    ray.init(address=self.address, **quiet, **_runtime_env())
                 except (ConnectionError, RuntimeError, ValueError) as exc:
+                    if _is_auth_error(exc):
+                        raise UserError(auth_message(self.address)) from None
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                     raise UserError(f"cannot join Ray at {self.address!r}: {first}") from None
             self._owns_ray = True
+            # ray.init replaced our SIGTERM handler with a bare sys.exit: put ours back so
+            # SIGTERM unwinds like Ctrl-C and Ray is shut down cleanly on the way out.
+            from harness import interrupts
+
+            interrupts.install()
         self._ray = ray
         self._remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(_run_batch)
         self._fn_ref = ray.put(self.run_fn) if self.run_fn is not None else None
@@ -305,6 +315,80 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as exc:
         raise UserError(f"cannot join Ray at {address!r}: {exc.strerror or exc}") from None
+
+
+def _runtime_env() -> dict[str, Any]:
+    """``runtime_env`` for joining a cluster, from $BALLOONLAB_RAY_RUNTIME_ENV (JSON, e.g.
+    ``{"working_dir": "."}``): how workers without balloonlab installed get the code."""
+    text = os.environ.get("BALLOONLAB_RAY_RUNTIME_ENV", "").strip()
+    if not text:
+        return {}
+    try:
+        env = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"BALLOONLAB_RAY_RUNTIME_ENV: not JSON: {exc}") from None
+    if not isinstance(env, dict):
+        raise UserError("BALLOONLAB_RAY_RUNTIME_ENV: must be a JSON object")
+    return {"runtime_env": env}
+
+
+def auth_message(address: str) -> str:
+    """The one line for a cluster that refused this client's token."""
+    mode = os.environ.get("RAY_AUTH_MODE", "")
+    fix = (
+        "set RAY_AUTH_TOKEN to the cluster's token (or put it in ~/.ray/auth_token, or "
+        "point RAY_AUTH_TOKEN_PATH at a file holding it; `ray get-auth-token` on the head "
+        "prints it)"
+    )
+    if mode.lower() != "token":
+        fix = "export RAY_AUTH_MODE=token and " + fix
+    return (
+        f"cannot join Ray at {address!r}: the cluster uses token authentication and "
+        f"rejected this client's token (missing or wrong); fix: {fix}"
+    )
+
+
+def _is_auth_error(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__}: {exc}"
+    return "AuthenticationError" in text or "InvalidAuthToken" in text or "UNAUTHENTICATED" in text
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence the C++ side of Ray on file descriptor 2 (its GCS client logs each failed
+    attempt there, below Python's reach)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _check_auth(address: str) -> None:
+    """Ask the cluster's GCS for its id once, with this client's token, before ray.init:
+    a wrong or missing token is refused in well under a second, where ray.init retries for
+    ~20 s and logs every attempt. Only for host:port (the GCS); `auto` and ray:// are left
+    to ray.init, whose error is mapped the same way."""
+    if address in ("auto", "local") or address.startswith("ray://"):
+        return
+    try:
+        from ray._raylet import GcsClient
+        from ray.exceptions import AuthenticationError
+    except ImportError:  # a Ray without token auth: nothing to check
+        return
+    try:
+        with _quiet_stderr():
+            GcsClient(address)
+    except AuthenticationError:
+        raise UserError(auth_message(address)) from None
+    except Exception as exc:  # anything else: ray.init reports it in its own words
+        if _is_auth_error(exc):
+            raise UserError(auth_message(address)) from None
 
 
 def _describe(exc: BaseException) -> str:

@@ -565,9 +565,7 @@ def _validate(cfg: SimConfig) -> None:
         h.swap_mib is not None and h.swap_mib >= 0, "host.swap_mib", "must be >= 0", h.swap_mib
     )
     if h.cache == "writeback":
-        raise ConfigError(
-            "host.cache: 'writeback' (a host page cache) is not modelled yet; use none"
-        )
+        raise ConfigError("host.cache: 'writeback' (host page cache) is not modelled yet; use none")
     _choice(h.cache, "host.cache", GUEST_CACHE_MODES)
     d = cfg.disk
     _require(d.read_latency_us > 0, "disk.read_latency_us", "must be > 0", d.read_latency_us)

@@ -114,12 +114,19 @@ def test_status_show_sweeps_and_compact(tmp_path, balloonlab):
     results = tmp_path / "results"
     balloonlab("run", str(spec), "--executor", "local", "--results", str(results), "--json")
 
-    # missing is counted against a spec; without one, only stored counts
+    # missing is counted against a given spec ...
     (tmp_path / "v2").mkdir()
     bigger = write_spec(tmp_path / "v2", "st", replicates=3)  # same sweep, more replicates
     code, out, _ = balloonlab("status", str(bigger), "--results", str(results), "--json")
     [row] = json.loads(out)
     assert code == 0 and (row["runs"], row["done"], row["missing"]) == (12, 4, 8)
+    # without one, against the spec `run` kept (RESULTS/specs/st.toml) ...
+    code, out, _ = balloonlab("status", "--results", str(results), "--json")
+    assert json.loads(out) == [
+        {"sweep": "st", "runs": 4, "done": 4, "failed": 0, "missing": 0, "not_in_spec": 0}
+    ]
+    # ... and with no spec anywhere, only stored counts
+    (results / "specs" / "st.toml").unlink()
     code, out, _ = balloonlab("status", "--results", str(results), "--json")
     assert json.loads(out) == [
         {"sweep": "st", "runs": None, "done": 4, "failed": 0, "missing": None, "not_in_spec": None}

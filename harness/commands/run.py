@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness import options, store
+from harness import cli_spec, options, store
 from harness.cli import app
 from harness.driver import SweepReport, run_sweep
 from harness.errors import UserError
@@ -36,6 +36,47 @@ def _load_specs(args: list[str]) -> list[SweepSpec]:
     return specs
 
 
+# Options of a sweep given without a file (`run` and `show`): see harness/cli_spec.py.
+NAME = typer.Option(None, "--name", help="Sweep name, for a sweep given with --grid/--set.")
+GRID = typer.Option(
+    None, "--grid", "-g", help="key=a,b,... : one [grid] list of the sweep (repeatable)."
+)
+SET = typer.Option(None, "--set", "-s", help="key=value: one [base] key of the sweep (repeatable).")
+REPLICATES = typer.Option(1, "--replicates", help="Replicates per point (with --grid/--set).")
+SEED = typer.Option(None, "--seed", help="Sweep seed (with --grid/--set; default 0).")
+
+
+def _cli_or_files(
+    specs: list[str] | None,
+    name: str | None,
+    grid: list[str] | None,
+    sets: list[str] | None,
+    replicates: int,
+    seed: int | None,
+) -> list[tuple[SweepSpec, str]]:
+    """The sweeps to run or show, with their spec text: files/shipped names, or one sweep
+    from --name/--grid/--set (never both)."""
+    if name is not None or grid or sets:
+        if specs:
+            raise UserError("give spec files or --name/--grid/--set, not both")
+        return [cli_spec.spec_from_options(name, grid or [], sets or [], replicates, seed)]
+    if not specs:
+        raise UserError("give a spec file or a shipped sweep (see `balloonlab sweeps`), or --grid")
+    loaded = [cli_spec.load_with_text(arg) for arg in specs]
+    _check_names([spec for spec, _ in loaded])
+    return loaded
+
+
+def _check_names(specs: list[SweepSpec]) -> None:
+    seen: dict[str, str] = {}
+    for spec in specs:
+        if spec.name in seen:
+            raise UserError(
+                f"{spec.source}: [sweep] name: {spec.name!r} is also {seen[spec.name]}'s"
+            )
+        seen[spec.name] = spec.source
+
+
 def _results_dir(results: Path | None) -> Path:
     return results if results is not None else store.default_results()
 
@@ -46,9 +87,14 @@ def _print_json(data: Any) -> None:
 
 @app.command("run")
 def run_command(
-    specs: list[str] = typer.Argument(
-        ..., help="Spec files (*.toml) or names of shipped sweeps (see `balloonlab sweeps`)."
+    specs: list[str] | None = typer.Argument(
+        None, help="Spec files (*.toml) or names of shipped sweeps (see `balloonlab sweeps`)."
     ),
+    name: str | None = NAME,
+    grid: list[str] | None = GRID,
+    sets: list[str] | None = SET,
+    replicates: int = REPLICATES,
+    seed: int | None = SEED,
     results: Path | None = options.RESULTS,
     address: str | None = options.ADDRESS,
     executor: str = options.EXECUTOR,
@@ -67,16 +113,25 @@ def run_command(
     stored with outcome `failed` and its error, and retried next time; the exit
     code is then 1.
 
+    Without a file, --name/--grid/--set/--replicates/--seed build the same spec a
+    TOML file would ([grid] lists, [base] keys) and go through the same parser: the
+    same run ids. Each spec's text is kept in RESULTS/specs/<name>.toml for `status`.
+
     Example: balloonlab run smoke --executor local --json
-    """
+
+    Example: balloonlab run --name oc --grid host.overcommit=1,1.5,2 --grid hypervisor.policy=none,mom --set vms.count=8 --replicates 3
+    """  # noqa: E501 (an example is one command line)
     if executor not in EXECUTORS:
         raise UserError(f"--executor must be ray or local, got {executor!r}")
     if address is not None and executor != "ray":
         raise UserError("--address joins a Ray cluster: use it with --executor ray")
     if batch_size is not None and batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {batch_size}")
-    loaded = _load_specs(specs)
+    with_text = _cli_or_files(specs, name, grid, sets, replicates, seed)
+    loaded = [spec for spec, _ in with_text]
     results_dir = _results_dir(results)
+    for spec, text in with_text:
+        cli_spec.write_stored_spec(results_dir, spec.name, text)
     from harness.executors import make_executor  # Ray is imported only when a run needs it
 
     reports: list[SweepReport] = []
@@ -114,14 +169,27 @@ def run_command(
 
 @app.command("show")
 def show_command(
-    spec: str = typer.Argument(..., help="A spec file or the name of a shipped sweep."),
+    spec: str | None = typer.Argument(None, help="A spec file or the name of a shipped sweep."),
+    name: str | None = NAME,
+    grid: list[str] | None = GRID,
+    sets: list[str] | None = SET,
+    replicates: int = REPLICATES,
+    seed: int | None = SEED,
+    toml_out: bool = typer.Option(False, "--toml", help="Print the spec as TOML instead."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Expand a sweep spec without running it: one row per run with its varying keys.
 
+    Takes a file, a shipped name, or --name/--grid/--set as `run` does.
+
     Example: balloonlab show smoke
+
+    Example: balloonlab show --name oc --grid host.overcommit=1,1.5 --set vms.count=8 --toml
     """
-    loaded = load_spec(resolve(spec))
+    [(loaded, text)] = _cli_or_files([spec] if spec else None, name, grid, sets, replicates, seed)
+    if toml_out:
+        typer.echo(text, nl=False)
+        return
     rows = [
         {"run_id": r.run_id, "replicate": r.replicate, "seed": r.seed, **r.point}
         for r in loaded.runs
@@ -229,8 +297,9 @@ def status_command(
 ) -> None:
     """Per sweep: runs done, failed, and missing from its spec.
 
-    Missing is counted against the given specs, or against the shipped spec of the
-    same name; for other sweeps only stored counts are shown.
+    Missing is counted against the given specs, else against the spec the sweep was
+    run with (RESULTS/specs/<name>.toml, kept by `run`), else the shipped spec of the
+    same name; without any, only stored counts are shown.
 
     Example: balloonlab status --results results --json
     """
@@ -241,7 +310,8 @@ def status_command(
     else:
         if not (results_dir / store.RUNS).is_dir():
             raise UserError(f"{results_dir}: no stored runs here (see --results)")
-        known = _shipped_by_name()
+        # The spec each sweep was last run with wins over a shipped one of the same name.
+        known = _shipped_by_name() | cli_spec.stored_specs(results_dir)
         names = store.sweeps(results_dir)
     rows = [sweep_status(results_dir, name, known.get(name)) for name in names]
     if json_out:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from harness.cli import app
 from harness.errors import UserError
-from harness.overrides import parse_overrides
+from harness.overrides import config_file_overrides, parse_overrides
 
 # What the human summary shows; --json prints every column.
 HEADLINE = (
@@ -26,14 +26,17 @@ HEADLINE = (
 )  # fmt: skip
 
 
-def load_config_file(path: Path) -> dict:
-    """A TOML config: top-level keys, [host], [disk], [hypervisor], [economics], [[vms]]."""
+def load_config_file(path: Path) -> tuple[dict, dict]:
+    """A TOML config file as ``(raw, dotted overrides)``: the same dotted keys as a sweep's
+    [base] (``"vms.count" = 8``), tables (``[host]``, ``[vms]``), ``[[vms]]`` lists, or a mix
+    (see ``harness.overrides.config_file_overrides``)."""
     if not path.is_file():
         raise UserError(f"{path}: no such config file")
     try:
-        return tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML: {exc}") from None
+    return config_file_overrides(data, str(path))
 
 
 def _jsonable(value):
@@ -50,7 +53,13 @@ def _human(value) -> str:
 
 @app.command()
 def sim(
-    config: Path | None = typer.Option(None, "--config", "-c", help="TOML config file."),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help='TOML config file: dotted keys as in a sweep\'s [base] ("vms.count" = 8), '
+        "tables ([host] mem_mib = 4096), [[vms]] lists, or a mix. --set wins over it.",
+    ),
     overrides: list[str] = typer.Option(
         [], "--set", "-s", help="Override a config key: key=value (repeatable)."
     ),
@@ -61,12 +70,14 @@ def sim(
 ) -> None:
     """Run one simulation and print its summary.
 
+    Keys and their units, defaults and allowed values: `balloonlab keys`.
+
     Example: balloonlab sim --set vms.count=4 --set host.overcommit=1.5 --set hypervisor.policy=mom
     """
     import sim_core
 
-    raw = load_config_file(config) if config else {}
-    cfg = sim_core.build_config(raw, **parse_overrides(overrides))
+    raw, from_file = load_config_file(config) if config else ({}, {})
+    cfg = sim_core.build_config(raw, **(from_file | parse_overrides(overrides)))
     result = sim_core.run(cfg)
     if ticks_out is not None and result.ticks:
         import pyarrow.parquet as pq
