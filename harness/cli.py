@@ -29,7 +29,7 @@ def _register() -> None:
 
 
 # One module per command family; the order is the order of `balloonlab --help`.
-COMMAND_MODULES: list[str] = ["run", "sim", "replay", "deadlock", "bench", "analyze"]
+COMMAND_MODULES: list[str] = ["run", "sim", "replay", "deadlock", "bench", "analyze", "doctor"]
 
 
 @app.callback()

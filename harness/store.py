@@ -480,9 +480,10 @@ def scan_sweep(results: Path | str, sweep: str) -> SweepScan:
         if outcome == FAILED or (got is None and not required):
             outcomes[rid] = outcome
         elif got is None:
-            if rid not in unsound_ticks and not check.compacted:
+            if not check.compacted:  # the run is pending: its summary goes with its ticks
+                why = "damaged" if rid in unsound_ticks else "missing"
                 problems.append(
-                    FileProblem(check.path, ORPHANED, "summary whose ticks file is missing", sweep)
+                    FileProblem(check.path, ORPHANED, f"summary whose ticks file is {why}", sweep)
                 )
         elif rows is not None and got[0] != rows:
             problems.append(
@@ -529,6 +530,72 @@ def skipped_note(problems: Iterable[FileProblem], results: Path | str | None = N
         f"{len(skipped)} damaged or stray file{s} skipped ({what}): {shown}{more}; "
         "run `balloonlab doctor`"
     )
+
+
+def _sweep_names(results: Path) -> list[str]:
+    names: set[str] = set()
+    for table in TABLES:
+        d = results / table
+        if d.is_dir():
+            names |= {
+                p.name[len("sweep=") :]
+                for p in d.iterdir()
+                if p.is_dir() and p.name.startswith("sweep=")
+            }
+    return sorted(names)
+
+
+def diagnose(results: Path | str) -> list[FileProblem]:
+    """Every problem of a results directory: each sweep's damaged, stray, orphaned and
+    temporary files (``scan_sweep``), and files under runs/ or ticks/ outside any
+    ``sweep=<name>`` directory (stray)."""
+    root = Path(results)
+    problems: list[FileProblem] = []
+    for table in TABLES:
+        d = root / table
+        if not d.is_dir():
+            continue
+        for entry in sorted(d.iterdir()):
+            if entry.is_dir() and entry.name.startswith("sweep="):
+                continue
+            files = (
+                [entry] if entry.is_file() else sorted(p for p in entry.rglob("*") if p.is_file())
+            )
+            problems += [
+                FileProblem(p, STRAY, "not inside a sweep=<name> directory") for p in files
+            ]
+    for sweep in _sweep_names(root):
+        problems += scan_sweep(root, sweep).problems
+    return problems
+
+
+def quarantine(results: Path | str, path: Path) -> Path:
+    """Move one file to ``<results>/quarantine/`` under its path relative to ``results``
+    (never deleting: an existing file there is kept, the newcomer gets a ``.N`` suffix).
+    Returns where it went."""
+    root = Path(results)
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        rel = Path(path.name)
+    target = root / QUARANTINE / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    while True:
+        candidate = target if n == 0 else target.with_name(f"{target.name}.{n}")
+        try:  # a hard link fails if the name exists: no race can overwrite a quarantined file
+            os.link(path, candidate)
+        except FileExistsError:
+            n += 1
+            continue
+        except OSError:  # no hard links here (another file system): check, then rename
+            if candidate.exists():
+                n += 1
+                continue
+            os.rename(path, candidate)
+            return candidate
+        path.unlink()
+        return candidate
 
 
 # ---- reading -----------------------------------------------------------------------------
