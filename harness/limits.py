@@ -149,7 +149,8 @@ def _part_fields(config: Any, part: str) -> str:
     if part == "swap":
         return _vm_desc(config, "swap_mib")
     if part == "refs":
-        return _vm_desc(config, "refs_per_tick")
+        field = "refs_per_tick" if hasattr(config.vms[0], "refs_per_tick") else "ref_us"
+        return _vm_desc(config, field)
     if part == "ticks":
         return f"ticks={config.ticks:,} x (vms.count={n:,} + 1) rows"
     if part == "replay":

@@ -767,11 +767,16 @@ def _provenance_of(
 
 
 def compact(results: Path | str, sweep: str) -> list[CompactReport]:
-    """Merge a sweep's files into one ``part-compact-<hash>.parquet`` per table, without
-    losing a row; the merged file replaces the sources atomically."""
+    """Merge a sweep's sound files into one ``part-compact-<hash>.parquet`` per table,
+    without losing a row; the merged file replaces the sources atomically. Damaged and
+    stray files are left where they are (for ``balloonlab doctor``). Holds the sweep's
+    lock: refused (SweepLocked) while another driver runs the sweep."""
     if sweep not in sweeps(results):
         raise FileNotFoundError(f"no sweep {sweep!r} under {results}")
-    return [_compact_table(results, table, sweep) for table in TABLES]
+    from harness import sweep_lock  # a driver rewriting the sweep meanwhile would race us
+
+    with sweep_lock.hold(results, sweep):
+        return [_compact_table(results, table, sweep) for table in TABLES]
 
 
 def drop_runs(

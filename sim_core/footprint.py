@@ -16,6 +16,7 @@ real world and fails when the estimate stops being an upper bound within a facto
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 # ---- bytes per element: mirrors sim_core.state.make_world -------------------------------
@@ -47,8 +48,6 @@ BYTES = {
     # (float64 each), the dense copy (int32) and OPT's next-use array (int64)
     "replay_ref": 4 + 1 + 8 + 8 + 4 + 8,
 }
-TICK_COLUMNS = 30  # len(sim_core.simulation.TICK_COLUMNS)
-NATIVE_TICKS = 60  # sim_core.simulation.NATIVE_TICKS: the baseline run of one VM
 LOCKS_BYTES = 1 << 20  # a lock-protocol instance and its schedules: small and fixed
 
 # ---- absolute ceilings, whatever the budget ------------------------------------------------
@@ -58,6 +57,22 @@ MAX_INDEX = 2**31 - 1  # frames, pages, swap slots and host units are int32 ids
 
 def _pages(config: Any, mib: float) -> int:
     return int(round(mib * 1024 / config.page_kib))
+
+
+def refs_per_tick(config: Any, vm: Any) -> int:
+    """References a VM issues per tick when every one hits: the size of its reference
+    buffer (``refs_per_tick``, or ``tick_ms`` over ``ref_us`` where the config gives the
+    time of one reference instead). An idle workload issues fewer: an upper bound."""
+    if hasattr(vm, "refs_per_tick"):
+        return int(vm.refs_per_tick)
+    return int(math.ceil(config.tick_ms * 1000.0 / max(float(vm.ref_us), 1e-9)))
+
+
+def _recorder() -> tuple[int, int]:
+    """(tick columns, ticks of the native baseline run), from the simulation itself."""
+    from sim_core import simulation
+
+    return len(simulation.TICK_COLUMNS), int(simulation.NATIVE_TICKS)
 
 
 def workload_pages(config: Any, vm: Any) -> int:
@@ -91,7 +106,7 @@ def _world_bytes(config: Any, vms: Any, ticks: int) -> dict[str, int]:
     frames = sum(_pages(config, v.mem_mib) for v in vms)
     pages = sum(workload_pages(config, v) for v in vms)
     slots = sum(_pages(config, v.swap_mib) for v in vms)
-    refs = max(v.refs_per_tick for v in vms) + 2  # ceil(refs_per_tick x activity) + 2
+    refs = max(refs_per_tick(config, v) for v in vms) + 2  # the buffer: a tick's worth + 2
     n = len(vms)
     return {
         "frames": frames * BYTES["frame"] + (frames // 64 + 1) * BYTES["esc_word"],
@@ -101,7 +116,7 @@ def _world_bytes(config: Any, vms: Any, ticks: int) -> dict[str, int]:
         "guests": n * BYTES["guest"] + BYTES["host"] + BYTES["io_ring"],
         "refs": n * refs * BYTES["ref"],
         "workload": pages * BYTES["workload_page"],
-        "ticks": ticks * (n + 1) * TICK_COLUMNS * BYTES["tick_cell"],
+        "ticks": ticks * (n + 1) * _recorder()[0] * BYTES["tick_cell"],
     }
 
 
@@ -124,8 +139,8 @@ def footprint_breakdown(config: Any) -> dict[str, int]:
     parts = _world_bytes(config, vms, config.ticks)
     # The summary runs each distinct VM alone for its native throughput, while the main
     # world is still alive: the largest of those runs counts on top.
-    native = max(sum(_world_bytes(config, (v,), min(config.ticks, NATIVE_TICKS)).values())
-                 for v in vms)  # fmt: skip
+    native_ticks = min(config.ticks, _recorder()[1])
+    native = max(sum(_world_bytes(config, (v,), native_ticks).values()) for v in vms)
     return parts | {"native": native}
 
 

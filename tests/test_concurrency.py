@@ -176,3 +176,19 @@ def test_different_sweeps_run_side_by_side(tmp_path):
         assert p.returncode == 0, err
         assert json.loads(out)[0]["done"] == 6
     assert set(store.sweeps(results)) == {"left", "right"}
+
+
+def test_compact_refuses_a_sweep_a_driver_is_running(tmp_path, sleeper, stand_in):
+    from harness.executors import execute_run
+    from harness.spec import load_spec
+
+    results = tmp_path / "results"
+    for run in load_spec(write_spec(tmp_path, "k")).runs:
+        store.write_run(results, run, *execute_run(run, stand_in)[:2])
+    _fake_lock(results, "k", sleeper.pid)
+    with pytest.raises(sweep_lock.SweepLocked, match=f"pid {sleeper.pid}"):
+        store.compact(results, "k")
+    assert len(list(store.sweep_dir(results, "runs", "k").glob("*.parquet"))) == 6
+    sweep_lock.lock_path(results, "k").unlink()
+    store.compact(results, "k")
+    assert len(list(store.sweep_dir(results, "runs", "k").glob("*.parquet"))) == 1

@@ -42,7 +42,7 @@ def _allocated(cfg) -> int:
         {},
         {"vms.count": 3, "vms.mem_mib": 64, "ticks": 40},
         {"vms.workload": "db", "vms.mem_mib": 96, "vms.swap_mib": 512},
-        {"vms.workload": "hotcold", "vms.count": 2, "ticks": 300, "vms.refs_per_tick": 50000},
+        {"vms.workload": "hotcold", "vms.count": 2, "ticks": 300},
         {"vms.count": 2, "vms.1.mem_mib": 200, "vms.workload_params": {"footprint_mib": 100}},
     ],
 )
