@@ -168,6 +168,8 @@ def connect(
         )
     con = duckdb.connect(":memory:")
     try:
+        # Every view binds over the same files: read each footer once, not once per view.
+        con.execute("SET parquet_metadata_cache = true")
         con.execute(f"CREATE VIEW runs AS {_table_view(run_files)}")
         con.execute("CREATE VIEW completed_runs AS SELECT * FROM runs WHERE outcome <> 'failed'")
         ticks = _table_view(tick_files) if tick_files else _EMPTY_TICKS
