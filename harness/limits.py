@@ -187,6 +187,8 @@ def check_config(config: Any, budget: int, *, where: str = "", option: str = BUD
                     f"{prefix}{_part_fields(config, part)}: {count:,} {what}, over the "
                     f"{MAX_INDEX:,} a run can index"
                 )
+    if config.mode == "locks":
+        _check_locks_mode(config, prefix)
     parts = footprint_breakdown(config)
     need = int(sum(parts.values()))
     if need > budget:
@@ -211,6 +213,23 @@ def check_runs(runs: Iterable[Any], budget: int, *, source: str = "") -> int:
         where = f"{source}: run {{{point}}}" if point else source
         worst = max(worst, check_config(run.config, budget, where=where))
     return worst
+
+
+def _check_locks_mode(config: Any, prefix: str) -> None:
+    """A ``mode = "locks"`` run is random schedules: bound its instance and its work."""
+    lk = config.locks
+    steps = 4 * lk.ops * (lk.guests + lk.host_threads)
+    if steps > MAX_LOCK_STEPS:
+        raise UserError(
+            f"{prefix}locks.guests={lk.guests:,} + locks.host_threads={lk.host_threads:,} "
+            f"x locks.ops={lk.ops:,}: {steps:,} lock steps, over the {MAX_LOCK_STEPS:,} an "
+            "instance may have"
+        )
+    if lk.trials * steps > MAX_TRIAL_STEPS:
+        raise UserError(
+            f"{prefix}locks.trials={lk.trials:,} x {steps:,} steps per schedule: over the "
+            f"bound of {MAX_TRIAL_STEPS:,} scheduler steps"
+        )
 
 
 # ---- sweep size --------------------------------------------------------------------------

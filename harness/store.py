@@ -776,7 +776,10 @@ def compact(results: Path | str, sweep: str) -> list[CompactReport]:
     from harness import sweep_lock  # a driver rewriting the sweep meanwhile would race us
 
     with sweep_lock.hold(results, sweep):
-        return [_compact_table(results, table, sweep) for table in TABLES]
+        try:
+            return [_compact_table(results, table, sweep) for table in TABLES]
+        except _READ_ERRORS as exc:  # a file damaged since it was checked: one line
+            raise StoreError(f"{sweep}: compaction stopped: {_first_line(exc)}") from None
 
 
 def drop_runs(

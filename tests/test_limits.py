@@ -106,6 +106,8 @@ def _refused(balloonlab_cli, *args: str) -> str:
         (["--set", "mode=replay", "--set", "replay.references=100000000000"], "replay.references"),
         (["--set", "vms.mem_mib=64", "--memory-budget", "1MiB"], "budget 1.0 MiB"),
         (["--memory-budget", "lots"], "--memory-budget"),
+        (["--set", "mode=locks", "--set", "locks.trials=1000000000000"], "locks.trials="),
+        (["--set", "mode=locks", "--set", "locks.guests=1000000"], "locks.guests=1,000,000"),
     ],
 )
 def test_sim_refuses_an_oversized_config_before_allocating(args, needle, balloonlab_cli):

@@ -104,7 +104,9 @@ def query_command(
     list_queries: bool = typer.Option(False, "--list", help="List the shipped named queries."),
     json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
     limit: int = typer.Option(
-        10_000, "--limit", help="Print at most this many rows (0: stream every row)."
+        10_000,
+        "--limit",
+        help="Print at most this many rows (0: every row; csv and json stream them).",
     ),
     allow_write: bool = typer.Option(
         False,
