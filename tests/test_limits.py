@@ -111,13 +111,15 @@ def _refused(balloonlab_cli, *args: str) -> str:
     ],
 )
 def test_sim_refuses_an_oversized_config_before_allocating(args, needle, balloonlab_cli):
+    if "--memory-budget" not in args:  # the same verdict on any machine
+        args = [*args, "--memory-budget", "4GiB"]
     err = _refused(balloonlab_cli, "sim", *args)
     assert needle in err, err
 
 
 def test_sim_names_the_budget_and_the_need(balloonlab_cli):
-    err = _refused(balloonlab_cli, "sim", "--set", "vms.count=2000")
-    assert "a run needs ~" in err and "GiB, budget" in err and "(--memory-budget)" in err
+    err = _refused(balloonlab_cli, "sim", "--set", "vms.count=2000", "--memory-budget", "4GiB")
+    assert "a run needs ~" in err and "GiB, budget 4.0 GiB (--memory-budget)" in err
 
 
 BIG = """
@@ -168,7 +170,10 @@ def test_max_runs_is_an_override(tmp_path, balloonlab_cli):
 def test_run_refuses_an_oversized_run_before_work(base, grid, needle, tmp_path, balloonlab_cli):
     spec = _spec(tmp_path, base=base, grid=grid)
     results = tmp_path / "results"
-    err = _refused(balloonlab_cli, "run", spec, "--executor", "local", "--results", str(results))
+    err = _refused(
+        balloonlab_cli, "run", spec, "--executor", "local", "--results", str(results),
+        "--memory-budget", "4GiB",
+    )  # fmt: skip
     assert needle in err, err
     assert not results.exists()  # nothing started, nothing written
 
@@ -226,3 +231,9 @@ def test_deadlock_within_bounds_still_runs(balloonlab_cli):
     assert code == 0, err
     code, out, err = balloonlab_cli("deadlock", "--trials", "200", "--json")
     assert code == 0, err
+
+
+def test_sim_refuses_by_default_what_exceeds_this_machine(balloonlab_cli):
+    ticks = 2 * limits.default_budget(1) // (2 * 30 * 8)  # tick rows alone: twice the budget
+    err = _refused(balloonlab_cli, "sim", "--set", f"ticks={ticks}")
+    assert f"ticks={ticks:,}" in err and "(--memory-budget)" in err
