@@ -10,6 +10,11 @@
     ticks_vm        ticks of the guest rows only (vm >= 0)
     sweeps          per sweep: runs, how many ok / failed / guest_oom / deadlock
 
+Only files that pass the store's integrity check are read (``harness.store.scan_sweep``:
+footer, schema, run id); the others are reported once and never counted, so one damaged
+file never blocks the other sweeps. Sessions are read-only by default: only those files
+can be opened, and only queries run (``check_read_only``).
+
 Files are read with ``hive_partitioning`` (the ``sweep=<name>`` directories) and
 ``union_by_name`` (sweeps and run modes have different columns). Should a compaction have
 crashed between writing its merged part and deleting its sources, a run is in two files;
@@ -26,7 +31,8 @@ from __future__ import annotations
 import importlib.resources
 import math
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +40,7 @@ from typing import Any
 import duckdb
 
 from harness.errors import UserError
+from harness.store import StoreError
 
 RUNS_DIR = "runs"
 TICKS_DIR = "ticks"
@@ -48,10 +55,6 @@ _EMPTY_TICKS = (
 )
 
 
-class StoreError(UserError):
-    """The results directory is missing or holds no runs."""
-
-
 class QueryError(UserError):
     """DuckDB refused a query; the message is its first line (plus any hint)."""
 
@@ -62,6 +65,12 @@ class QueryResult:
 
     columns: list[str]
     rows: list[tuple[Any, ...]]
+    total: int | None = None  # rows the query returned, when ``rows`` holds only the first
+
+    @property
+    def hidden(self) -> int:
+        """Rows the query returned beyond ``rows`` (cut by a limit)."""
+        return 0 if self.total is None else self.total - len(self.rows)
 
     def records(self) -> list[dict[str, Any]]:
         """The rows as dicts keyed by column name."""
@@ -81,11 +90,8 @@ class NamedQuery:
 # ---- the store -----------------------------------------------------------------------------
 
 
-def _parquet_files(directory: Path) -> list[Path]:
-    """Visible Parquet files under a table directory (temporaries start with a dot)."""
-    if not directory.is_dir():
-        return []
-    return [p for p in directory.glob("sweep=*/*.parquet") if not p.name.startswith(".")]
+def _warn(note: str) -> None:
+    print(f"note: {note}", file=sys.stderr)
 
 
 def _may_hold_duplicates(files: list[Path]) -> bool:
@@ -104,10 +110,11 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _table_view(directory: Path, files: list[Path]) -> str:
-    """SELECT over one table's files; deduplicated by run when a run may be in two files."""
-    glob = _sql_string(str(directory / "sweep=*" / "*.parquet"))
-    source = f"read_parquet({glob}, hive_partitioning=true, union_by_name=true"
+def _table_view(files: list[Path]) -> str:
+    """SELECT over an explicit list of checked files (never a glob: a damaged or stray
+    file dropped in later is not read); deduplicated by run when a run may be in two."""
+    listed = ", ".join(_sql_string(str(p)) for p in files)
+    source = f"read_parquet([{listed}], hive_partitioning=true, union_by_name=true"
     if not _may_hold_duplicates(files):
         return f"SELECT * FROM {source})"
     # The store's rule: the latest file holding a run wins, per-run files after compacted
@@ -120,47 +127,112 @@ def _table_view(directory: Path, files: list[Path]) -> str:
     )
 
 
-def connect(results: Path | str) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the store's views (see the module docstring). Raises
-    StoreError when ``results`` does not exist or holds no stored run."""
+def _lock_down(con: duckdb.DuckDBPyConnection, files: list[Path], memory: int) -> None:
+    """Only the store's checked files can be opened, nothing can be written outside the
+    session, no extension installed, and the SQL cannot undo any of it."""
+    allowed = ", ".join(_sql_string(str(p)) for p in files)
+    con.execute(f"SET allowed_paths = [{allowed}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute(f"SET memory_limit = '{max(memory // 2**20, 64)}MiB'")
+    con.execute("SET lock_configuration = true")
+
+
+def connect(
+    results: Path | str,
+    *,
+    read_only: bool = True,
+    on_skip: Callable[[str], None] | None = _warn,
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the store's views (see the module docstring) over the
+    files that pass the store's integrity check (harness.store.scan_sweep); the others
+    are reported once through ``on_skip`` (one line) and never read. ``read_only``: the
+    session can open only those files and write nowhere (see ``run_sql`` for statements).
+    Raises StoreError (one line) when ``results`` does not exist or holds no stored run."""
+    from harness import limits, store
+
     root = Path(results)
     if not root.is_dir():
         raise StoreError(f"{root}: no such results directory (see --results)")
-    run_files = _parquet_files(root / RUNS_DIR)
+    scans = [store.scan_sweep(root, name) for name in store.sweeps(root)]
+    run_files = [p.absolute() for scan in scans for p in scan.files[RUNS_DIR]]
+    tick_files = [p.absolute() for scan in scans for p in scan.files[TICKS_DIR]]
+    note = store.skipped_note([p for scan in scans for p in scan.skipped], root)
+    if note and on_skip is not None:
+        on_skip(note)
     if not run_files:
         raise StoreError(
             f"{root}: no stored runs here; run a sweep first, e.g. "
             f"`balloonlab run smoke --results {root}`"
         )
-    tick_files = _parquet_files(root / TICKS_DIR)
     con = duckdb.connect(":memory:")
-    con.execute(f"CREATE VIEW runs AS {_table_view(root / RUNS_DIR, run_files)}")
-    con.execute("CREATE VIEW completed_runs AS SELECT * FROM runs WHERE outcome <> 'failed'")
-    ticks = _table_view(root / TICKS_DIR, tick_files) if tick_files else _EMPTY_TICKS
-    con.execute(f"CREATE VIEW ticks AS {ticks}")
-    con.execute("CREATE VIEW ticks_host AS SELECT * FROM ticks WHERE vm = -1")
-    con.execute("CREATE VIEW ticks_vm AS SELECT * FROM ticks WHERE vm >= 0")
-    con.execute(
-        "CREATE VIEW sweeps AS SELECT sweep, count(*) AS runs, "
-        "count(*) FILTER (WHERE outcome = 'ok') AS ok, "
-        "count(*) FILTER (WHERE outcome = 'failed') AS failed, "
-        "count(*) FILTER (WHERE outcome = 'guest_oom') AS guest_oom, "
-        "count(*) FILTER (WHERE outcome = 'deadlock') AS deadlock "
-        "FROM runs GROUP BY sweep ORDER BY sweep"
-    )
+    try:
+        # Every view binds over the same files: read each footer once, not once per view.
+        con.execute("SET parquet_metadata_cache = true")
+        con.execute(f"CREATE VIEW runs AS {_table_view(run_files)}")
+        con.execute("CREATE VIEW completed_runs AS SELECT * FROM runs WHERE outcome <> 'failed'")
+        ticks = _table_view(tick_files) if tick_files else _EMPTY_TICKS
+        con.execute(f"CREATE VIEW ticks AS {ticks}")
+        con.execute("CREATE VIEW ticks_host AS SELECT * FROM ticks WHERE vm = -1")
+        con.execute("CREATE VIEW ticks_vm AS SELECT * FROM ticks WHERE vm >= 0")
+        con.execute(
+            "CREATE VIEW sweeps AS SELECT sweep, count(*) AS runs, "
+            "count(*) FILTER (WHERE outcome = 'ok') AS ok, "
+            "count(*) FILTER (WHERE outcome = 'failed') AS failed, "
+            "count(*) FILTER (WHERE outcome = 'guest_oom') AS guest_oom, "
+            "count(*) FILTER (WHERE outcome = 'deadlock') AS deadlock "
+            "FROM runs GROUP BY sweep ORDER BY sweep"
+        )
+        if read_only:
+            _lock_down(con, run_files + tick_files, limits.default_budget())
+    except duckdb.Error as exc:  # one line: never the echoed CREATE VIEW
+        con.close()
+        raise StoreError(f"{root}: cannot read the store: {_one_line(exc, sql=False)}") from None
     return con
 
 
 # ---- queries -------------------------------------------------------------------------------
 
+# Statement types a read-only query may run (DESCRIBE, SHOW, SUMMARIZE, VALUES, FROM-first
+# queries all parse as SELECT).
+READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
+DEFAULT_LIMIT = 10_000  # rows `balloonlab query` prints unless --limit says otherwise
+_EXPLAIN_RE = re.compile(r"^\s*EXPLAIN(\s+ANALYZE)?\s+", re.IGNORECASE)
 
-def _one_line(exc: Exception) -> str:
+
+def _one_line(exc: Exception, *, sql: bool = True) -> str:
     """DuckDB's message is several lines (the error, a hint, the SQL with a caret): keep
     the error and any hint."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     keep = [lines[0]] if lines else [type(exc).__name__]
     keep += [line for line in lines[1:] if line.startswith(("Candidate", "Did you mean", "HINT"))]
-    return " ".join(keep)
+    text = " ".join(keep)
+    if not sql:  # a message that quotes the statement (a CREATE VIEW of ours): cut it off
+        text = re.split(r"\s+(?:LINE \d+:|CREATE VIEW)", text, maxsplit=1)[0]
+    return text[:500]
+
+
+def check_read_only(sql: str) -> None:
+    """Refuse any statement but a query (SELECT, or EXPLAIN of one): COPY, ATTACH,
+    INSTALL, LOAD, EXPORT, IMPORT, CREATE, INSERT, UPDATE, DELETE, DROP, ALTER, PRAGMA,
+    SET, CALL, ... need ``--allow-write``. Uses DuckDB's own parser, not keywords."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryError(_one_line(exc)) from None
+    for statement in statements:
+        kind = statement.type.name
+        if kind == "EXPLAIN":
+            inner = _EXPLAIN_RE.sub("", statement.query, count=1)
+            if inner != statement.query:
+                check_read_only(inner)
+                continue
+        if kind not in READ_ONLY_STATEMENTS:
+            raise QueryError(
+                f"{kind} statement refused: queries are read-only (SELECT, DESCRIBE, "
+                "SHOW, EXPLAIN); pass --allow-write to run it"
+            )
 
 
 def _plain(value: Any) -> Any:
@@ -171,20 +243,67 @@ def _plain(value: Any) -> Any:
 
 
 def run_sql(
-    con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    limit: int | None = None,
+    read_only: bool = True,
 ) -> QueryResult:
-    """Run SQL (the last statement's rows are returned). Raises QueryError in one line."""
+    """Run SQL (the last statement's rows are returned). Raises QueryError in one line.
+    ``limit``: keep at most this many rows; the rest are counted while streaming, never
+    held (``QueryResult.total``). ``read_only``: see ``check_read_only``."""
     if not sql.strip():
         raise QueryError("empty query")
+    if read_only:
+        check_read_only(sql)
     try:
         cursor = con.execute(sql, dict(params)) if params else con.execute(sql)
         if cursor.description is None:
             return QueryResult([], [])
         columns = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()
+        if limit is None:
+            return QueryResult(columns, cursor.fetchall())
+        rows = cursor.fetchmany(limit)
+        total = len(rows)
+        if total == limit:  # count the rest in batches: memory stays bounded
+            while batch := cursor.fetchmany(100_000):
+                total += len(batch)
     except duckdb.Error as exc:
         raise QueryError(_one_line(exc)) from None
-    return QueryResult(columns, rows)
+    return QueryResult(columns, rows, total)
+
+
+def iter_sql(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    read_only: bool = True,
+    batch: int = 10_000,
+) -> tuple[list[str], Iterator[list[tuple[Any, ...]]]]:
+    """Column names and an iterator over batches of rows: every row, streamed, never all
+    in memory at once. Raises QueryError in one line."""
+    if not sql.strip():
+        raise QueryError("empty query")
+    if read_only:
+        check_read_only(sql)
+    try:
+        cursor = con.execute(sql, dict(params)) if params else con.execute(sql)
+    except duckdb.Error as exc:
+        raise QueryError(_one_line(exc)) from None
+    if cursor.description is None:
+        return [], iter(())
+    columns = [d[0] for d in cursor.description]
+
+    def batches() -> Iterator[list[tuple[Any, ...]]]:
+        try:
+            while rows := cursor.fetchmany(batch):
+                yield rows
+        except duckdb.Error as exc:
+            raise QueryError(_one_line(exc)) from None
+
+    return columns, batches()
 
 
 def query(results: Path | str, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
@@ -243,18 +362,30 @@ def load_query(name: str) -> NamedQuery:
 
 
 def run_named(
-    con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    limit: int | None = None,
 ) -> QueryResult:
     """Run a named query; ``params`` override its declared defaults. Unknown parameters
     are refused, naming the ones it takes."""
+    sql, values = named_sql(name, params)
+    return run_sql(con, sql, values, limit=limit)
+
+
+def named_sql(
+    name: str, params: Mapping[str, Any] | None = None
+) -> tuple[str, dict[str, Any] | None]:
+    """A named query's SQL and its parameter values: declared defaults, then ``params``.
+    Unknown parameters are refused, naming the ones it takes."""
     named = load_query(name)
     given = dict(params or {})
     unknown = sorted(set(given) - set(named.params))
     if unknown:
         takes = ", ".join(named.params) or "none"
         raise QueryError(f"{name}: unknown parameter {unknown[0]!r} (it takes: {takes})")
-    values = named.params | given
-    return run_sql(con, named.sql, values or None)
+    return named.sql, (named.params | given) or None
 
 
 def records(result: QueryResult) -> list[dict[str, Any]]:

@@ -107,6 +107,7 @@ def spec_from_options(
     replicates: int,
     seed: int | None,
     description: str = "",
+    max_runs: int | None = None,
 ) -> tuple[SweepSpec, str]:
     """The spec (and its TOML text) of a sweep given with --name/--grid/--set."""
     if not name:
@@ -120,13 +121,14 @@ def spec_from_options(
         description=description or f"from the command line: {' '.join(grid + sets)}",
     )
     # Through tomllib and the spec parser, exactly as a file would go.
-    return parse_spec(tomllib.loads(text), CLI_SOURCE, default_name=name), text
+    spec = parse_spec(tomllib.loads(text), CLI_SOURCE, default_name=name, max_runs=max_runs)
+    return spec, text
 
 
-def load_with_text(arg: str) -> tuple[SweepSpec, str]:
+def load_with_text(arg: str, max_runs: int | None = None) -> tuple[SweepSpec, str]:
     """A spec file or shipped sweep, with the text it was read from."""
     source = resolve(arg)
-    spec = load_spec(source)
+    spec = load_spec(source, max_runs=max_runs)
     return spec, source.read_text(encoding="utf-8")
 
 

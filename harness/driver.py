@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import store
+from harness import store, sweep_lock
 from harness.progress import SweepProgress
 from harness.spec import SweepSpec
 
@@ -37,10 +37,25 @@ def run_sweep(
     *,
     fresh: bool = False,
     progress: SweepProgress | None = None,
+    wait: bool = False,
 ) -> SweepReport:
     """Run the spec's runs that are not stored yet and store each result as it arrives, so
     an interrupted driver loses at most the runs in flight. ``fresh`` deletes the sweep's
-    stored files first. Failed runs are stored with their error and retried next time."""
+    stored files first. Failed runs are stored with their error and retried next time.
+    Holds the sweep's lock throughout (harness.sweep_lock): another live driver of the same
+    sweep makes this refuse (SweepLocked), or with ``wait`` wait until it is done."""
+    with sweep_lock.hold(results, spec.name, wait=wait):
+        return _run_locked(spec, executor, results, fresh=fresh, progress=progress)
+
+
+def _run_locked(
+    spec: SweepSpec,
+    executor: Any,
+    results: Path | str,
+    *,
+    fresh: bool,
+    progress: SweepProgress | None,
+) -> SweepReport:
     start = time.perf_counter()
     progress = progress or SweepProgress(enabled=False)
     if fresh:

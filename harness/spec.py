@@ -114,8 +114,10 @@ def _rng(sweep_seed: int, purpose: str) -> np.random.Generator:
 # ---- loading -----------------------------------------------------------------------------
 
 
-def load_spec(source: str | Path | TextSource) -> SweepSpec:
-    """Read, validate and expand a spec file. Raises UserError naming the file and key."""
+def load_spec(source: str | Path | TextSource, *, max_runs: int | None = None) -> SweepSpec:
+    """Read, validate and expand a spec file. Raises UserError naming the file and key.
+    A spec of more than ``max_runs`` runs (default harness.limits.MAX_RUNS) is refused
+    before it is expanded."""
     if isinstance(source, str):
         source = Path(source)
     label = str(source)
@@ -123,15 +125,19 @@ def load_spec(source: str | Path | TextSource) -> SweepSpec:
         text = source.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{label}: not UTF-8 text (byte {exc.start}): not a spec file") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{label}: invalid TOML: {exc}") from None
     default_name = Path(getattr(source, "name", label)).stem
-    return parse_spec(data, label, default_name=default_name)
+    return parse_spec(data, label, default_name=default_name, max_runs=max_runs)
 
 
-def parse_spec(data: Mapping[str, Any], source: str, *, default_name: str = "") -> SweepSpec:
+def parse_spec(
+    data: Mapping[str, Any], source: str, *, default_name: str = "", max_runs: int | None = None
+) -> SweepSpec:
     """Validate a parsed spec (a dict as from TOML) and expand it into runs."""
     err = _Errors(source)
     for section in data:
@@ -200,8 +206,36 @@ def parse_spec(data: Mapping[str, Any], source: str, *, default_name: str = "") 
         zip=zipped,
         random=random,
     )
+    check_limits(spec, max_runs)  # before any config is built or any run expanded
     base_raw = _validate_keys(err, spec)
     return dataclasses.replace(spec, runs=tuple(_expand(err, spec, base_raw)))
+
+
+# ---- size, without expanding -------------------------------------------------------------
+
+
+def count_runs(spec: SweepSpec) -> int:
+    """The number of runs ``spec`` expands to, computed without expanding it: grid product
+    x zip length x random samples x replicates (see ``_points``)."""
+    grid = math.prod(len(values) for values in spec.grid.values())
+    n_zip = len(next(iter(spec.zip.values()))) if spec.zip else 1
+    samples = spec.samples if spec.random else 1
+    return grid * n_zip * samples * spec.replicates
+
+
+def check_limits(spec: SweepSpec, max_runs: int | None = None) -> None:
+    """Refuse, before expansion, a sweep of more than ``max_runs`` runs and a ``vms.count``
+    over the ceiling of one run (harness.limits): each in well under a second."""
+    from harness import limits
+
+    n = count_runs(spec)
+    parts = [f"{len(v)} {k}" for k, v in spec.grid.items()]
+    parts += [f"{len(next(iter(spec.zip.values())))} zipped"] if spec.zip else []
+    parts += [f"{spec.samples} samples"] if spec.random else []
+    parts += [f"{spec.replicates} replicates"]
+    limits.check_run_count(n, max_runs, spec.source, " x ".join(parts))
+    for section, table in (("base", spec.base), ("grid", spec.grid), ("zip", spec.zip)):
+        limits.check_raw_vm_counts(None, table, f"{spec.source}: [{section}]")
 
 
 # ---- validation helpers ------------------------------------------------------------------

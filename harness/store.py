@@ -3,12 +3,20 @@
     <results>/runs/sweep=<name>/<run_id>.parquet     one summary row
     <results>/ticks/sweep=<name>/<run_id>.parquet    the run's per-tick rows
 
-Only the driver writes, always to a hidden temporary name in the same directory
-(``.<run_id>.parquet.tmp``) and then ``os.replace`` into place, so a reader never sees half
-a file. The ticks file is written before the summary file: a summary file is the mark of a
-stored run. Provenance (config JSON, seed, versions, git commit, host, Ray node) rides in
-each file's Parquet key-value metadata. ``compact`` merges a sweep's files into one file
-per table; every function here reads per-run files and compacted parts alike.
+Only the driver writes, always to a hidden temporary name unique to the writer in the same
+directory (``.<run_id>.parquet.<pid>.<random>.tmp``) and then ``os.replace`` into place, so
+a reader never sees half a file and two writers never share a temporary. The ticks file is
+written before the summary file. Provenance (config JSON, seed, versions, git commit, host,
+Ray node, how many tick rows the run wrote) rides in each file's Parquet key-value metadata.
+``compact`` merges a sweep's files into one file per table; every function here reads
+per-run files and compacted parts alike.
+
+Integrity on read: every reader goes through ``scan_sweep``, which keeps only files that
+pass a cheap check (the Parquet footer opens, the expected columns are there with the
+expected types, the ``run_id`` and ``sweep`` inside equal the file name and directory) and
+reports the rest as problems (damaged, stray, orphaned, temp) for ``balloonlab doctor``.
+A run counts as stored only when its summary file is sound and so is its ticks file (with
+the row count the summary recorded); otherwise it is pending and the next ``run`` redoes it.
 """
 
 from __future__ import annotations
@@ -19,12 +27,14 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
+import secrets
 import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from harness.errors import UserError
 from harness.spec import Run
 
 RUNS = "runs"
@@ -40,6 +51,24 @@ TABLES = (RUNS, TICKS)
 FAILED = "failed"
 COMPACT_PREFIX = "part-compact-"
 META_PREFIX = "balloonlab."
+QUARANTINE = "quarantine"
+RUN_ID_RE = re.compile(r"^[0-9a-f]{16}$")  # harness.spec.run_id_for: 16 hex digits
+
+# Problem kinds (see ``FileProblem``)
+DAMAGED = "damaged"  # not a readable Parquet file
+STRAY = "stray"  # valid Parquet, but not a file of this store (name, run id, sweep, schema)
+ORPHANED = "orphaned"  # ticks without a summary, or a summary whose ticks are missing
+TEMP = "temp"  # a writer's temporary (``.*.tmp``): in flight, or left by a killed writer
+
+# The columns (and their kinds) a file of each table must carry to be read.
+REQUIRED_COLUMNS: dict[str, dict[str, str]] = {
+    RUNS: {"sweep": "string", "run_id": "string", "outcome": "string"},
+    TICKS: {"sweep": "string", "run_id": "string", "tick": "integer", "vm": "integer"},
+}
+
+
+class StoreError(UserError):
+    """The results directory is missing, holds no runs, or cannot be read: one line."""
 
 
 def default_results() -> Path:
@@ -141,15 +170,21 @@ def _with_metadata(table: pa.Table, meta: Mapping[str, str]) -> pa.Table:
 
 
 def _atomic_write(table: pa.Table, path: Path) -> None:
-    """Write to ``.<name>.tmp`` beside ``path``, then rename: all or nothing is visible."""
+    """Write to a temporary beside ``path``, then rename: all or nothing is visible. The
+    temporary's name is unique to this writer (pid and a random suffix), so two writers of
+    the same file never remove or rename each other's half-written data."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = _temp_name(path)
     try:
         pq.write_table(table, tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
 def _prepend(table: pa.Table, columns: Mapping[str, Any]) -> pa.Table:
@@ -189,6 +224,8 @@ def write_run(
         raise ValueError(f"run {run.run_id}: summary must have one row, got {summary.num_rows}")
     meta = provenance(run, node_id=node_id, host=host)
     meta["outcome"] = str(summary.column("outcome")[0].as_py())
+    # How many tick rows belong to this run: a reader checks the ticks file against it.
+    meta["tick_rows"] = str(ticks.num_rows if ticks is not None and ticks.num_columns else 0)
     if ticks is not None and ticks.num_columns:
         ticks = _prepend(ticks, {"sweep": run.sweep, "run_id": run.run_id})
         _atomic_write(_with_metadata(ticks, meta), run_file(results, TICKS, run.sweep, run.run_id))
@@ -200,18 +237,368 @@ def write_run(
     return path
 
 
-# ---- reading -----------------------------------------------------------------------------
+# ---- integrity ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A file the readers skip, and why (one line). ``kind``: DAMAGED, STRAY, ORPHANED, TEMP."""
+
+    path: Path
+    kind: str
+    reason: str
+    sweep: str | None = None
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """The verdict of ``check_file`` on one file. For a per-run file, ``run_id`` is its name
+    (checked against the column inside) and, in the runs table, ``outcome`` its outcome."""
+
+    path: Path
+    table: str
+    problem: FileProblem | None
+    rows: int = 0
+    run_id: str | None = None
+    outcome: str | None = None
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    @property
+    def compacted(self) -> bool:
+        return self.path.name.startswith(COMPACT_PREFIX)
+
+
+# check_file results by (path, table, sweep, size, mtime, inode): a rewritten file (always a
+# new inode, via os.replace) is checked again; an unchanged one costs a stat.
+_CHECKS: dict[tuple, FileCheck] = {}
+_READ_ERRORS = (pa.ArrowException, OSError, ValueError, KeyError)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _kind_ok(dtype: pa.DataType, kind: str) -> bool:
+    if pa.types.is_dictionary(dtype):
+        dtype = dtype.value_type
+    if kind == "string":
+        return pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
+    return pa.types.is_integer(dtype)
+
+
+def _distinct(path: Path, md: pq.FileMetaData, column: str) -> set[Any]:
+    """The distinct values of one column, from the footer's statistics when every row group
+    has them (no data read), else from the column itself."""
+    values: set[Any] = set()
+    for i in range(md.num_row_groups):
+        rg = md.row_group(i)
+        chunk = next(
+            (rg.column(j) for j in range(rg.num_columns) if rg.column(j).path_in_schema == column),
+            None,
+        )
+        stats = chunk.statistics if chunk is not None else None
+        if stats is None or not stats.has_min_max or stats.null_count is None:
+            if rg.num_rows == 0:
+                continue
+            return set(pq.read_table(path, columns=[column]).column(column).unique().to_pylist())
+        values |= {stats.min, stats.max}
+        if stats.null_count:
+            values.add(None)
+    return values
+
+
+def check_file(path: Path, table: str, sweep: str) -> FileCheck:
+    """The cheap check a file must pass to be read: its Parquet footer opens, it has the
+    table's columns (``REQUIRED_COLUMNS``), it is named ``<run_id>.parquet`` (or is a
+    compacted part) and the ``run_id`` and ``sweep`` inside agree with its name and
+    directory; a summary file has one row. Reads the footer only, unless statistics lack."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return FileCheck(path, table, FileProblem(path, DAMAGED, _first_line(exc), sweep))
+    key = (str(path), table, sweep, st.st_size, st.st_mtime_ns, st.st_ino)
+    hit = _CHECKS.get(key)
+    if hit is None:
+        hit = _CHECKS[key] = _check(path, table, sweep)
+    return hit
+
+
+def _check(path: Path, table: str, sweep: str) -> FileCheck:
+    def bad(kind: str, why: str) -> FileCheck:
+        return FileCheck(path, table, FileProblem(path, kind, why, sweep))
+
+    try:
+        md = pq.read_metadata(path)
+        schema = md.schema.to_arrow_schema()
+    except _READ_ERRORS as exc:
+        return bad(DAMAGED, f"not a readable Parquet file ({_first_line(exc)})")
+    raw = md.metadata or {}
+    prefix = META_PREFIX.encode()
+    meta = {
+        k[len(prefix) :].decode(errors="replace"): v.decode(errors="replace")
+        for k, v in raw.items()
+        if k.startswith(prefix)
+    }
+    for name, kind in REQUIRED_COLUMNS[table].items():
+        if name not in schema.names:
+            return bad(STRAY, f"foreign schema: no column {name!r}")
+        if not _kind_ok(schema.field(name).type, kind):
+            return bad(STRAY, f"foreign schema: column {name!r} is {schema.field(name).type}")
+    compacted = path.name.startswith(COMPACT_PREFIX)
+    if not compacted and not RUN_ID_RE.match(path.stem):
+        return bad(STRAY, "not named <run_id>.parquet")
+    try:
+        other = _distinct(path, md, "sweep") - {sweep}
+        if other:
+            return bad(STRAY, f"holds rows of sweep {sorted(map(str, other))[0]!r}")
+        if compacted:
+            return FileCheck(path, table, None, md.num_rows, meta=meta)
+        ids = _distinct(path, md, "run_id")
+        if ids - {path.stem}:
+            return bad(STRAY, f"holds run_id {sorted(map(str, ids - {path.stem}))[0]!r}")
+        outcome = None
+        if table == RUNS:
+            if md.num_rows != 1:
+                return bad(STRAY, f"{md.num_rows} rows, a summary file has one")
+            outcome = next(iter(_distinct(path, md, "outcome")), None)
+            if not isinstance(outcome, str):
+                return bad(STRAY, "no outcome")
+    except _READ_ERRORS as exc:
+        return bad(DAMAGED, f"unreadable data ({_first_line(exc)})")
+    return FileCheck(path, table, None, md.num_rows, path.stem, outcome, meta)
+
+
+def _listing(results: Path | str, table: str, sweep: str) -> tuple[list[Path], list[Path]]:
+    """A sweep's visible Parquet files (compacted parts first: older), and its temporaries."""
+    d = sweep_dir(results, table, sweep)
+    if not d.is_dir():
+        return [], []
+    names = sorted(p for p in d.iterdir() if p.is_file())
+    temps = [p for p in names if p.name.startswith(".") and p.name.endswith(".tmp")]
+    files = [p for p in names if p.suffix == ".parquet" and not p.name.startswith(".")]
+    return [p for p in files if p.name.startswith(COMPACT_PREFIX)] + [
+        p for p in files if not p.name.startswith(COMPACT_PREFIX)
+    ], temps
 
 
 def _files(results: Path | str, table: str, sweep: str) -> list[Path]:
-    """A sweep's visible files, compacted parts first (older), then per-run files."""
-    d = sweep_dir(results, table, sweep)
-    if not d.is_dir():
-        return []
-    files = sorted(p for p in d.glob("*.parquet") if not p.name.startswith("."))
-    return [p for p in files if p.name.startswith(COMPACT_PREFIX)] + [
-        p for p in files if not p.name.startswith(COMPACT_PREFIX)
-    ]
+    """A sweep's sound files of one table holding stored runs (see ``scan_sweep``)."""
+    return scan_sweep(results, sweep).files[table]
+
+
+def _ticks_wanted(outcome: str, meta: Mapping[str, str]) -> tuple[bool, int | None]:
+    """(must a ticks file exist, with how many rows if known) for a summary's run. Files
+    written before ``tick_rows`` was recorded: a full simulation (mode host) has ticks."""
+    if outcome == FAILED:
+        return False, 0
+    if "tick_rows" in meta:
+        try:
+            rows = int(meta["tick_rows"])
+        except ValueError:
+            return True, None
+        return rows > 0, rows
+    try:
+        mode = json.loads(meta.get("config", "{}")).get("mode", "host")
+    except (ValueError, AttributeError):
+        mode = "host"
+    return mode == "host", None
+
+
+@dataclass
+class SweepScan:
+    """What ``scan_sweep`` found in one sweep. ``outcomes``: run_id -> outcome of every
+    stored run (summary sound and, unless failed, ticks sound with the recorded rows);
+    ``files``: per table, the sound files that hold stored runs, in reading order
+    (compacted parts first, then per-run files: a later file wins); ``problems``: the
+    files every reader skips."""
+
+    sweep: str
+    outcomes: dict[str, str]
+    files: dict[str, list[Path]]
+    problems: list[FileProblem]
+
+    @property
+    def skipped(self) -> list[FileProblem]:
+        """The problems a reader reports (temporaries are normal while a sweep runs)."""
+        return [p for p in self.problems if p.kind != TEMP]
+
+
+def scan_sweep(results: Path | str, sweep: str) -> SweepScan:
+    """Check every file of a sweep and decide which runs are stored (see ``SweepScan``)."""
+    problems: list[FileProblem] = []
+    good: dict[str, list[FileCheck]] = {}
+    for table in TABLES:
+        files, temps = _listing(results, table, sweep)
+        problems += [FileProblem(t, TEMP, "a writer's temporary", sweep) for t in temps]
+        good[table] = []
+        for path in files:
+            check = check_file(path, table, sweep)
+            (good[table].append(check) if check.ok else problems.append(check.problem))
+    unsound_ticks = {
+        p.path.stem for p in problems if p.path.parent.parent.name == TICKS and p.kind != TEMP
+    }
+
+    summaries: dict[str, tuple[str, bool, int | None, FileCheck]] = {}
+    for check in list(good[RUNS]):
+        if not check.compacted:
+            wanted = _ticks_wanted(check.outcome or "", check.meta)
+            summaries[check.run_id or ""] = (check.outcome or "", *wanted, check)
+            continue
+        try:
+            t = pq.read_table(check.path, columns=["run_id", "outcome"])
+            prov = json.loads(check.meta.get("provenance", "{}"))
+        except _READ_ERRORS as exc:
+            problems.append(FileProblem(check.path, DAMAGED, _first_line(exc), sweep))
+            good[RUNS].remove(check)
+            continue
+        ids, outs = t.column("run_id").to_pylist(), t.column("outcome").to_pylist()
+        for rid, outcome in zip(ids, outs, strict=True):
+            summaries[rid] = (outcome, *_ticks_wanted(outcome, prov.get(rid, {})), check)
+
+    ticks: dict[str, tuple[int, FileCheck]] = {}
+    for check in list(good[TICKS]):
+        if not check.compacted:
+            ticks[check.run_id or ""] = (check.rows, check)
+            continue
+        try:
+            counts = pq.read_table(check.path, columns=["run_id"]).column("run_id").value_counts()
+        except _READ_ERRORS as exc:
+            problems.append(FileProblem(check.path, DAMAGED, _first_line(exc), sweep))
+            good[TICKS].remove(check)
+            continue
+        for item in counts.to_pylist():
+            ticks[item["values"]] = (item["counts"], check)
+
+    outcomes: dict[str, str] = {}
+    for rid, (outcome, required, rows, check) in summaries.items():
+        got = ticks.get(rid)
+        if outcome == FAILED or (got is None and not required):
+            outcomes[rid] = outcome
+        elif got is None:
+            if not check.compacted:  # the run is pending: its summary goes with its ticks
+                why = "damaged" if rid in unsound_ticks else "missing"
+                problems.append(
+                    FileProblem(check.path, ORPHANED, f"summary whose ticks file is {why}", sweep)
+                )
+        elif rows is not None and got[0] != rows:
+            problems.append(
+                FileProblem(
+                    got[1].path, DAMAGED, f"{got[0]} tick rows, its summary recorded {rows}", sweep
+                )
+            )
+        else:
+            outcomes[rid] = outcome
+    for rid, (_, check) in ticks.items():
+        if rid not in summaries and not check.compacted:
+            problems.append(
+                FileProblem(check.path, ORPHANED, "ticks without a summary (runs) file", sweep)
+            )
+
+    def stored(check: FileCheck) -> bool:
+        return check.compacted or check.run_id in outcomes
+
+    files = {table: [c.path for c in good[table] if stored(c)] for table in TABLES}
+    return SweepScan(sweep, outcomes, files, problems)
+
+
+def skipped_note(problems: Iterable[FileProblem], results: Path | str | None = None) -> str | None:
+    """One line for the files a reader skipped, or None: ``2 damaged files skipped: ...;
+    run `balloonlab doctor```. Temporaries are not counted."""
+    skipped = [p for p in problems if p.kind != TEMP]
+    if not skipped:
+        return None
+
+    def name(p: FileProblem) -> str:
+        try:
+            return str(p.path.relative_to(results)) if results is not None else str(p.path)
+        except ValueError:
+            return str(p.path)
+
+    kinds: dict[str, int] = {}
+    for p in skipped:
+        kinds[p.kind] = kinds.get(p.kind, 0) + 1
+    what = ", ".join(f"{n} {k}" for k, n in kinds.items())
+    shown = ", ".join(f"{name(p)} ({p.reason})" for p in skipped[:3])
+    more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    s = "s" if len(skipped) != 1 else ""
+    return (
+        f"{len(skipped)} damaged or stray file{s} skipped ({what}): {shown}{more}; "
+        "run `balloonlab doctor`"
+    )
+
+
+def _sweep_names(results: Path) -> list[str]:
+    names: set[str] = set()
+    for table in TABLES:
+        d = results / table
+        if d.is_dir():
+            names |= {
+                p.name[len("sweep=") :]
+                for p in d.iterdir()
+                if p.is_dir() and p.name.startswith("sweep=")
+            }
+    return sorted(names)
+
+
+def diagnose(results: Path | str) -> list[FileProblem]:
+    """Every problem of a results directory: each sweep's damaged, stray, orphaned and
+    temporary files (``scan_sweep``), and files under runs/ or ticks/ outside any
+    ``sweep=<name>`` directory (stray)."""
+    root = Path(results)
+    problems: list[FileProblem] = []
+    for table in TABLES:
+        d = root / table
+        if not d.is_dir():
+            continue
+        for entry in sorted(d.iterdir()):
+            if entry.is_dir() and entry.name.startswith("sweep="):
+                continue
+            files = (
+                [entry] if entry.is_file() else sorted(p for p in entry.rglob("*") if p.is_file())
+            )
+            problems += [
+                FileProblem(p, STRAY, "not inside a sweep=<name> directory") for p in files
+            ]
+    for sweep in _sweep_names(root):
+        problems += scan_sweep(root, sweep).problems
+    return problems
+
+
+def quarantine(results: Path | str, path: Path) -> Path:
+    """Move one file to ``<results>/quarantine/`` under its path relative to ``results``
+    (never deleting: an existing file there is kept, the newcomer gets a ``.N`` suffix).
+    Returns where it went."""
+    root = Path(results)
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        rel = Path(path.name)
+    target = root / QUARANTINE / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    while True:
+        candidate = target if n == 0 else target.with_name(f"{target.name}.{n}")
+        try:  # a hard link fails if the name exists: no race can overwrite a quarantined file
+            os.link(path, candidate)
+        except FileExistsError:
+            n += 1
+            continue
+        except OSError:  # no hard links here (another file system): check, then rename
+            if candidate.exists():
+                n += 1
+                continue
+            os.rename(path, candidate)
+            return candidate
+        path.unlink()
+        return candidate
+
+
+# ---- reading -----------------------------------------------------------------------------
 
 
 def sweeps(results: Path | str) -> list[str]:
@@ -219,23 +606,16 @@ def sweeps(results: Path | str) -> list[str]:
     d = Path(results) / RUNS
     if not d.is_dir():
         return []
-    return sorted(p.name[len("sweep=") :] for p in d.iterdir() if p.name.startswith("sweep="))
+    return sorted(
+        p.name[len("sweep=") :] for p in d.iterdir() if p.name.startswith("sweep=") and p.is_dir()
+    )
 
 
 def stored_outcomes(results: Path | str, sweep: str) -> dict[str, str]:
-    """run_id -> outcome of every stored run of a sweep. Per-run files are named by run id,
-    so only the outcome column is read; compacted parts are read for both columns. A later
-    file wins over an earlier one (a per-run file over a compacted part)."""
-    out: dict[str, str] = {}
-    for path in _files(results, RUNS, sweep):
-        if path.name.startswith(COMPACT_PREFIX):
-            t = pq.read_table(path, columns=["run_id", "outcome"])
-            ids, outcomes = t.column("run_id").to_pylist(), t.column("outcome").to_pylist()
-            out.update(zip(ids, outcomes, strict=True))
-        else:
-            t = pq.read_table(path, columns=["outcome"])
-            out[path.stem] = t.column("outcome")[0].as_py()
-    return out
+    """run_id -> outcome of every stored run of a sweep: its summary file is sound and so is
+    its ticks file (see ``scan_sweep``). A later file wins over an earlier one (a per-run
+    file over a compacted part). Damaged and stray files are never counted."""
+    return scan_sweep(results, sweep).outcomes
 
 
 def stored_run_ids(results: Path | str, sweep: str) -> set[str]:
@@ -249,12 +629,16 @@ def failed_run_ids(results: Path | str, sweep: str) -> set[str]:
 
 
 def read_table(results: Path | str, table: str, sweep: str) -> pa.Table:
-    """All rows of one table of a sweep, one row set per run id (latest file wins)."""
+    """All rows of one table of a sweep's stored runs, one row set per run id (latest file
+    wins). Damaged and stray files are skipped."""
     files = _files(results, table, sweep)
     if not files:
         return pa.table({})
     owner = _owners(files)
-    parts = [_rows_owned(pq.read_table(p), owner, i) for i, p in enumerate(files)]
+    try:
+        parts = [_rows_owned(pq.read_table(p), owner, i) for i, p in enumerate(files)]
+    except _READ_ERRORS as exc:
+        raise StoreError(f"{sweep}/{table}: cannot read: {_first_line(exc)}") from None
     return pa.concat_tables(
         [t.replace_schema_metadata(None) for t in parts], promote_options="permissive"
     )
@@ -348,7 +732,7 @@ def _compact_table(results: Path | str, table: str, sweep: str) -> CompactReport
     schema = _with_metadata(schema.empty_table(), meta).schema
     digest = hashlib.sha256("\n".join(sorted(owner)).encode()).hexdigest()[:16]
     target = sweep_dir(results, table, sweep) / f"{COMPACT_PREFIX}{digest}.parquet"
-    tmp = target.with_name(f".{target.name}.tmp")
+    tmp = _temp_name(target)
     expected = 0
     try:
         with pq.ParquetWriter(tmp, schema) as writer:
@@ -383,11 +767,19 @@ def _provenance_of(
 
 
 def compact(results: Path | str, sweep: str) -> list[CompactReport]:
-    """Merge a sweep's files into one ``part-compact-<hash>.parquet`` per table, without
-    losing a row; the merged file replaces the sources atomically."""
+    """Merge a sweep's sound files into one ``part-compact-<hash>.parquet`` per table,
+    without losing a row; the merged file replaces the sources atomically. Damaged and
+    stray files are left where they are (for ``balloonlab doctor``). Holds the sweep's
+    lock: refused (SweepLocked) while another driver runs the sweep."""
     if sweep not in sweeps(results):
         raise FileNotFoundError(f"no sweep {sweep!r} under {results}")
-    return [_compact_table(results, table, sweep) for table in TABLES]
+    from harness import sweep_lock  # a driver rewriting the sweep meanwhile would race us
+
+    with sweep_lock.hold(results, sweep):
+        try:
+            return [_compact_table(results, table, sweep) for table in TABLES]
+        except _READ_ERRORS as exc:  # a file damaged since it was checked: one line
+            raise StoreError(f"{sweep}: compaction stopped: {_first_line(exc)}") from None
 
 
 def drop_runs(
@@ -400,10 +792,11 @@ def drop_runs(
     if not drop:
         return
     for table in TABLES:
+        if not compacted_only:
+            for rid in drop:
+                run_file(results, table, sweep, rid).unlink(missing_ok=True)
         for path in _files(results, table, sweep):
             if not path.name.startswith(COMPACT_PREFIX):
-                if path.stem in drop and not compacted_only:
-                    path.unlink(missing_ok=True)
                 continue
             data = pq.read_table(path)
             keep = pc.invert(pc.is_in(data.column("run_id"), pa.array(sorted(drop), pa.string())))

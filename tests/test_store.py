@@ -272,3 +272,136 @@ def _same_rows(a: pa.Table, b: pa.Table) -> bool:
     return (
         a.select(sorted(a.column_names)).to_pylist() == b.select(sorted(b.column_names)).to_pylist()
     )
+
+
+# ---- integrity on read ---------------------------------------------------------------------
+
+
+def _stored(tmp_path: Path, stand_in, ticks: int = 5):
+    """A sweep `st` stored by the store itself: 6 runs, 3 ok (with ticks), 3 failed."""
+    results = tmp_path / "results"
+    runs = make_runs(tmp_path, ticks=ticks)
+    store_all(results, runs, stand_in)
+    ok = sorted(r.run_id for r in runs if r.config.disk.iops != 666.0)
+    return results, runs, ok
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_a_truncated_summary_file_is_skipped_and_reported(tmp_path, stand_in):
+    results, runs, ok = _stored(tmp_path, stand_in)
+    victim = store.run_file(results, "runs", "st", ok[0])
+    _truncate(victim)
+    scan = store.scan_sweep(results, "st")
+    assert ok[0] not in scan.outcomes and len(scan.outcomes) == len(runs) - 1
+    kinds = {p.path: p.kind for p in scan.problems}
+    assert kinds[victim] == store.DAMAGED
+    # its ticks file is now an orphan: listed, not counted
+    assert kinds[store.run_file(results, "ticks", "st", ok[0])] == store.ORPHANED
+    assert victim not in scan.files["runs"]
+    assert store.read_table(results, "runs", "st").num_rows == len(runs) - 1
+    note = store.skipped_note(scan.problems, results)
+    assert note.startswith("2 damaged or stray files skipped") and "balloonlab doctor" in note
+    assert "runs/sweep=st/" in note and "\n" not in note
+
+
+def test_a_truncated_ticks_file_makes_its_run_pending(tmp_path, stand_in):
+    results, runs, ok = _stored(tmp_path, stand_in)
+    victim = store.run_file(results, "ticks", "st", ok[1])
+    _truncate(victim)
+    assert ok[1] not in store.stored_run_ids(results, "st")
+    assert store.stored_run_ids(results, "st") == set(ok) - {ok[1]}
+    problems = {p.path: p for p in store.scan_sweep(results, "st").problems}
+    assert problems[victim].kind == store.DAMAGED
+    summary = store.run_file(results, "runs", "st", ok[1])
+    assert problems[summary].kind == store.ORPHANED and "damaged" in problems[summary].reason
+
+
+def test_a_ticks_file_with_fewer_rows_than_recorded_is_damaged(tmp_path, stand_in):
+    results, runs, ok = _stored(tmp_path, stand_in)
+    path = store.run_file(results, "ticks", "st", ok[0])
+    table = pq.read_table(path)
+    pq.write_table(table.slice(0, 3).replace_schema_metadata(table.schema.metadata), path)
+    problems = {p.path: p for p in store.scan_sweep(results, "st").problems}
+    assert problems[path].kind == store.DAMAGED and "recorded 15" in problems[path].reason
+    assert ok[0] not in store.stored_run_ids(results, "st")
+
+
+def test_garbage_backup_and_foreign_files_are_never_counted(tmp_path, stand_in):
+    results, runs, ok = _stored(tmp_path, stand_in)
+    d = store.sweep_dir(results, "runs", "st")
+    (d / "x.parquet").write_bytes(b"this is not parquet at all")
+    (d / "backup.parquet").write_bytes(store.run_file(results, "runs", "st", ok[0]).read_bytes())
+    # a copy under another run's name: its run_id inside disagrees with the name
+    (d / "0123456789abcdef.parquet").write_bytes((d / f"{ok[0]}.parquet").read_bytes())
+    pq.write_table(pa.table({"a": [1, 2], "b": ["x", "y"]}), d / "fedcba9876543210.parquet")
+    # a file of another sweep dropped in here
+    other = tmp_path / "o"
+    other.mkdir()
+    src = make_runs(other)[0]
+    import dataclasses
+
+    foreign_run = dataclasses.replace(src, sweep="elsewhere")
+    store.write_run(tmp_path / "elsewhere", foreign_run, *execute_run(foreign_run, stand_in)[:2])
+    moved = store.run_file(tmp_path / "elsewhere", "runs", "elsewhere", src.run_id)
+    (d / "aaaaaaaaaaaaaaaa.parquet").write_bytes(moved.read_bytes())
+
+    scan = store.scan_sweep(results, "st")
+    assert set(scan.outcomes) == {r.run_id for r in runs}  # 6 runs, not 11
+    reasons = {p.path.name: (p.kind, p.reason) for p in scan.problems}
+    assert reasons["x.parquet"][0] == store.DAMAGED
+    assert reasons["backup.parquet"] == (store.STRAY, "not named <run_id>.parquet")
+    assert reasons["0123456789abcdef.parquet"][0] == store.STRAY
+    assert ok[0] in reasons["0123456789abcdef.parquet"][1]
+    assert reasons["fedcba9876543210.parquet"] == (store.STRAY, "foreign schema: no column 'sweep'")
+    assert reasons["aaaaaaaaaaaaaaaa.parquet"] == (store.STRAY, "holds rows of sweep 'elsewhere'")
+    assert store.read_table(results, "runs", "st").num_rows == len(runs)
+
+
+def test_orphan_ticks_are_listed_not_counted(tmp_path, stand_in):
+    results, runs, ok = _stored(tmp_path, stand_in)
+    store.run_file(results, "runs", "st", ok[2]).unlink()
+    scan = store.scan_sweep(results, "st")
+    orphan = store.run_file(results, "ticks", "st", ok[2])
+    assert [(p.path, p.kind) for p in scan.problems] == [(orphan, store.ORPHANED)]
+    assert orphan not in scan.files["ticks"]
+    assert store.read_table(results, "ticks", "st").num_rows == 2 * 15
+
+
+def test_compaction_never_merges_or_deletes_a_bad_file(tmp_path, stand_in):
+    results, runs, ok = _stored(tmp_path, stand_in)
+    d = store.sweep_dir(results, "runs", "st")
+    (d / "backup.parquet").write_bytes(store.run_file(results, "runs", "st", ok[0]).read_bytes())
+    store.compact(results, "st")
+    assert (d / "backup.parquet").exists()
+    assert store.read_table(results, "runs", "st").num_rows == len(runs)
+    assert set(store.stored_outcomes(results, "st")) == {r.run_id for r in runs}
+
+
+def test_two_writers_of_one_run_never_collide_on_a_temporary(tmp_path, stand_in):
+    """The fixed temporary name made a second writer's rename fail (FileNotFoundError)."""
+    results = tmp_path / "results"
+    run = make_runs(tmp_path)[0]
+    summary, ticks, _ = execute_run(run, stand_in)
+    errors: list[BaseException] = []
+
+    def writer():
+        try:
+            for _ in range(30):
+                store.write_run(results, run, summary, ticks)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.stored_run_ids(results, "st") == {run.run_id}
+    assert [p for p in results.rglob("*") if p.name.endswith(".tmp")] == []
+    name = store._temp_name(store.run_file(results, "runs", "st", run.run_id)).name
+    assert name.startswith(f".{run.run_id}.parquet.{__import__('os').getpid()}.")

@@ -103,6 +103,17 @@ def query_command(
     ),
     list_queries: bool = typer.Option(False, "--list", help="List the shipped named queries."),
     json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
+    limit: int = typer.Option(
+        10_000,
+        "--limit",
+        help="Print at most this many rows (0: every row; csv and json stream them).",
+    ),
+    allow_write: bool = typer.Option(
+        False,
+        "--allow-write",
+        help="Allow statements other than queries (COPY, CREATE, ATTACH, SET, ...) and file "
+        "access outside the store.",
+    ),
 ) -> None:
     """Run SQL (DuckDB) over the stored results and print the rows.
 
@@ -125,21 +136,51 @@ def query_command(
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if sql is None:
         raise UserError("give SQL (or a named query; see `balloonlab query --list`)")
+    if limit < 0:
+        raise UserError(f"--limit must be >= 0, got {limit}")
     params = _params(param)
-    con = db.connect(_results_dir(results))
+    if db.is_named_query(sql):
+        text, values = db.named_sql(sql.strip(), params)
+    else:
+        if params:
+            raise UserError("--param applies to named queries (see --list)")
+        text, values = sql, None
+    if not allow_write:
+        db.check_read_only(text)  # refused before the store is even opened
+    con = db.connect(_results_dir(results), read_only=not allow_write)
     try:
-        if db.is_named_query(sql):
-            result = db.run_named(con, sql.strip(), params)
-        else:
-            if params:
-                raise UserError("--param applies to named queries (see --list)")
-            result = db.run_sql(con, sql)
+        if limit == 0 and fmt != "table":  # every row, streamed in batches
+            columns, batches = db.iter_sql(con, text, values, read_only=not allow_write)
+            _stream(columns, batches, fmt)
+            return
+        result = db.run_sql(con, text, values, limit=limit or None, read_only=not allow_write)
     finally:
         con.close()
     if fmt == "table":
         _print_table(result.columns, result.rows)
     else:
         sys.stdout.write(format_result(result.columns, result.rows, fmt))
+    if result.hidden:
+        typer.echo(f"... {result.hidden:,} more rows not shown; use --limit N (0: all)", err=True)
+
+
+def _stream(columns: list[str], batches: Any, fmt: str) -> None:
+    """Write every row as CSV or as a JSON list, batch by batch (bounded memory)."""
+    out = sys.stdout
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for rows in batches:
+            writer.writerows(rows)
+        return
+    out.write("[")
+    first = True
+    for rows in batches:
+        for row in rows:
+            record = {c: _json_value(v) for c, v in zip(columns, row, strict=True)}
+            out.write(("\n  " if first else ",\n  ") + json.dumps(record, default=str))
+            first = False
+    out.write("\n]\n" if not first else "]\n")
 
 
 def _verdict_table(outcomes) -> None:

@@ -10,6 +10,7 @@ import typer
 
 from harness.cli import app
 from harness.errors import UserError
+from harness.limits import check_deadlock, default_budget
 from sim_core.deadlock_explorer import (
     DEFAULT_MAX_STATES,
     ExplorationTooLarge,
@@ -81,6 +82,11 @@ def deadlock(
     if max_states < 1:
         raise UserError(f"--max-states must be >= 1, got {max_states}")
 
+    # Before anything is built: an instance, a trial count or a memo that cannot finish or
+    # fit is refused here, naming the option.
+    check_deadlock(
+        guests, host_threads, ops, trials=trials, max_states=max_states, budget=default_budget()
+    )
     inst = build_instance(guests, host_threads, ops, order)
     shape = (
         f"{_plural(guests, 'guest')} x {_plural(host_threads, 'host thread')} "

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness import cli_spec, options, store
+from harness import cli_spec, limits, options, store, sweep_lock
 from harness.cli import app
 from harness.driver import SweepReport, run_sweep
 from harness.errors import UserError
@@ -24,9 +24,10 @@ from harness.sweeps_catalog import resolve, shipped
 EXECUTORS = ("ray", "local")
 
 
-def _load_specs(args: list[str]) -> list[SweepSpec]:
-    """Load and validate every spec before anything runs."""
-    specs = [load_spec(resolve(arg)) for arg in args]
+def _load_specs(args: list[str], max_runs: int | None = None) -> list[SweepSpec]:
+    """Load and validate every spec before anything runs (a spec over ``max_runs`` runs is
+    refused before it is expanded)."""
+    specs = [load_spec(resolve(arg), max_runs=max_runs) for arg in args]
     seen: dict[str, str] = {}
     for spec in specs:
         if spec.name in seen:
@@ -53,16 +54,21 @@ def _cli_or_files(
     sets: list[str] | None,
     replicates: int,
     seed: int | None,
+    max_runs: int | None = None,
 ) -> list[tuple[SweepSpec, str]]:
     """The sweeps to run or show, with their spec text: files/shipped names, or one sweep
     from --name/--grid/--set (never both)."""
     if name is not None or grid or sets:
         if specs:
             raise UserError("give spec files or --name/--grid/--set, not both")
-        return [cli_spec.spec_from_options(name, grid or [], sets or [], replicates, seed)]
+        return [
+            cli_spec.spec_from_options(
+                name, grid or [], sets or [], replicates, seed, max_runs=max_runs
+            )
+        ]
     if not specs:
         raise UserError("give a spec file or a shipped sweep (see `balloonlab sweeps`), or --grid")
-    loaded = [cli_spec.load_with_text(arg) for arg in specs]
+    loaded = [cli_spec.load_with_text(arg, max_runs) for arg in specs]
     _check_names([spec for spec, _ in loaded])
     return loaded
 
@@ -75,6 +81,20 @@ def _check_names(specs: list[SweepSpec]) -> None:
                 f"{spec.source}: [sweep] name: {spec.name!r} is also {seen[spec.name]}'s"
             )
         seen[spec.name] = spec.source
+
+
+@contextlib.contextmanager
+def _hold_locks(results_dir: Path, names: list[str], wait: bool):
+    """One driver per sweep: take every sweep's lock (in name order, so two drivers waiting
+    on overlapping sweeps cannot wait on each other), or refuse naming the holder."""
+
+    def waiting(holder: sweep_lock.Holder) -> None:
+        typer.echo(f"waiting for {holder.describe()} to finish the sweep ...", err=True)
+
+    with contextlib.ExitStack() as stack:
+        for name in sorted(set(names)):
+            stack.enter_context(sweep_lock.hold(results_dir, name, wait=wait, on_wait=waiting))
+        yield
 
 
 def _results_dir(results: Path | None) -> Path:
@@ -103,6 +123,18 @@ def run_command(
         None, "--batch-size", help="Runs per Ray task (default: adaptive)."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON list, one object per sweep."),
+    wait: bool = typer.Option(
+        False, "--wait", help="If another driver is running one of the sweeps, wait for it."
+    ),
+    max_runs: int = typer.Option(
+        limits.MAX_RUNS, "--max-runs", help="Refuse a sweep of more runs than this."
+    ),
+    memory_budget: str | None = typer.Option(
+        None,
+        "--memory-budget",
+        help="Memory one run may use, e.g. 4GiB (default: half this machine's memory over "
+        "the runs executing at once).",
+    ),
 ) -> None:
     """Run sweeps and store every run as Parquet, skipping runs already stored.
 
@@ -127,8 +159,11 @@ def run_command(
         raise UserError("--address joins a Ray cluster: use it with --executor ray")
     if batch_size is not None and batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {batch_size}")
-    with_text = _cli_or_files(specs, name, grid, sets, replicates, seed)
+    budget = limits.budget_from(memory_budget, limits.executor_workers(executor))
+    with_text = _cli_or_files(specs, name, grid, sets, replicates, seed, max_runs)
     loaded = [spec for spec, _ in with_text]
+    for spec in loaded:  # every run's memory, before any work starts
+        limits.check_runs(spec.runs, budget, source=spec.source)
     results_dir = _results_dir(results)
     for spec, text in with_text:
         cli_spec.write_stored_spec(results_dir, spec.name, text)
@@ -139,6 +174,7 @@ def run_command(
     # runs (Ray prints notices such as a dead worker to stdout) goes to stderr instead.
     quiet_stdout = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
     with (
+        _hold_locks(results_dir, [s.name for s in loaded], wait),  # before Ray starts
         quiet_stdout,
         make_executor(executor, address=address, batch_size=batch_size) as ex,
         SweepProgress(enabled=None if not json_out else False) as progress,
@@ -177,6 +213,9 @@ def show_command(
     seed: int | None = SEED,
     toml_out: bool = typer.Option(False, "--toml", help="Print the spec as TOML instead."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    max_runs: int = typer.Option(
+        limits.MAX_RUNS, "--max-runs", help="Refuse a sweep of more runs than this."
+    ),
 ) -> None:
     """Expand a sweep spec without running it: one row per run with its varying keys.
 
@@ -186,7 +225,9 @@ def show_command(
 
     Example: balloonlab show --name oc --grid host.overcommit=1,1.5 --set vms.count=8 --toml
     """
-    [(loaded, text)] = _cli_or_files([spec] if spec else None, name, grid, sets, replicates, seed)
+    [(loaded, text)] = _cli_or_files(
+        [spec] if spec else None, name, grid, sets, replicates, seed, max_runs
+    )
     if toml_out:
         typer.echo(text, nl=False)
         return
@@ -314,6 +355,11 @@ def status_command(
         known = _shipped_by_name() | cli_spec.stored_specs(results_dir)
         names = store.sweeps(results_dir)
     rows = [sweep_status(results_dir, name, known.get(name)) for name in names]
+    # Damaged and stray files are never counted; say so once.
+    skipped = [p for name in names for p in store.scan_sweep(results_dir, name).skipped]
+    note = store.skipped_note(skipped, results_dir)
+    if note:
+        typer.echo(f"note: {note}", err=True)
     if json_out:
         _print_json(rows)
         return

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from harness import limits
 from harness.cli import app
 from harness.errors import UserError
 from harness.overrides import config_file_overrides, parse_overrides
@@ -67,6 +68,9 @@ def sim(
     ticks_out: Path | None = typer.Option(
         None, "--ticks-out", help="Also write the per-tick series to this Parquet file."
     ),
+    memory_budget: str | None = typer.Option(
+        None, "--memory-budget", help="Memory the run may use, e.g. 4GiB (default: half of RAM)."
+    ),
 ) -> None:
     """Run one simulation and print its summary.
 
@@ -77,7 +81,10 @@ def sim(
     import sim_core
 
     raw, from_file = load_config_file(config) if config else ({}, {})
-    cfg = sim_core.build_config(raw, **(from_file | parse_overrides(overrides)))
+    dotted = from_file | parse_overrides(overrides)
+    limits.check_raw_vm_counts(raw, dotted)  # before building: 100,000 VM tables take seconds
+    cfg = sim_core.build_config(raw, **dotted)
+    limits.check_config(cfg, limits.budget_from(memory_budget))  # before anything allocates
     result = sim_core.run(cfg)
     if ticks_out is not None and result.ticks:
         import pyarrow.parquet as pq

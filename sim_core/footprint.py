@@ -1,0 +1,172 @@
+"""How much memory one run needs, from its config alone (nothing is allocated).
+
+``estimate_run_bytes(config)`` is an upper bound on the arrays a run allocates: the world
+of ``sim_core.state.make_world`` (frames, pages, swap slots, host units, per-guest tables,
+reference buffers, the I/O ring), the workloads' per-page tables, the per-tick rows the
+simulation records, and the pressure-free baseline run of one VM that the summary runs
+beside it. The harness refuses a run whose estimate exceeds its memory budget before any
+work starts (harness.limits). ``footprint_breakdown`` gives the same total by part, so a
+refusal can name the config fields that drive it.
+
+The byte counts below MIRROR ``sim_core.state.make_world`` (and the workloads and the tick
+recorder): whoever changes that layout updates this table; tests/test_limits.py builds a
+real world and fails when the estimate stops being an upper bound within a factor of ~2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+# ---- bytes per element: mirrors sim_core.state.make_world -------------------------------
+BYTES = {
+    # per guest frame: fr (4 x int32), fb (6 x int8), fl (int64), stk (2 x int32)
+    "frame": 4 * 4 + 6 * 1 + 8 + 2 * 4,
+    # the ESC bitset: one uint64 per 64 frames (plus one)
+    "esc_word": 8,
+    # per guest page: pg (2 x int32), pb (2 x int8)
+    "page": 2 * 4 + 2 * 1,
+    # per guest swap slot: sb (3 x int8), sg (int32), sstk (int32)
+    "slot": 3 * 1 + 4 + 4,
+    # per host unit (a frame or a swap block): hu (2 x int32)
+    "unit": 2 * 4,
+    # per guest: gi (30 x int64), gf (3 x float64), cnt (25 x int64), grng (uint64)
+    "guest": 30 * 8 + 3 * 8 + 25 * 8 + 8,
+    # host tables hi, hf, hcnt, hrng
+    "host": 16 * 8 + 3 * 8 + 7 * 8 + 8,
+    # per reference buffered per guest: ref_page (int32), ref_write (uint8)
+    "ref": 4 + 1,
+    # gq: the ring of guest I/O completion times, GQ_CAPACITY (1 << 18) x float64
+    "io_ring": (1 << 18) * 8,
+    # per workload page: page_kind (int8), the alias tables (probabilities, acceptance,
+    # alias, packed table, permutation) and the temporaries of building them
+    "workload_page": 64,
+    # per tick row and column: the recorder's float64 arrays (sim_core.simulation)
+    "tick_cell": 8,
+    # per replayed reference: pages (int32), writes (uint8), the draws behind them
+    # (float64 each), the dense copy (int32) and OPT's next-use array (int64)
+    "replay_ref": 4 + 1 + 8 + 8 + 4 + 8,
+}
+LOCKS_BYTES = 1 << 20  # a lock-protocol instance and its schedules: small and fixed
+
+# ---- absolute ceilings, whatever the budget ------------------------------------------------
+MAX_VMS = 4096  # a config with more VMs is refused before it is even built
+MAX_INDEX = 2**31 - 1  # frames, pages, swap slots and host units are int32 ids
+
+
+def _pages(config: Any, mib: float) -> int:
+    return int(round(mib * 1024 / config.page_kib))
+
+
+def refs_per_tick(config: Any, vm: Any) -> int:
+    """References a VM issues per tick when every one hits: the size of its reference
+    buffer (``refs_per_tick``, or ``tick_ms`` over ``ref_us`` where the config gives the
+    time of one reference instead). An idle workload issues fewer: an upper bound."""
+    if hasattr(vm, "refs_per_tick"):
+        return int(vm.refs_per_tick)
+    return int(math.ceil(config.tick_ms * 1000.0 / max(float(vm.ref_us), 1e-9)))
+
+
+def _recorder() -> tuple[int, int]:
+    """(tick columns, ticks of the native baseline run), from the simulation itself."""
+    from sim_core import simulation
+
+    return len(simulation.TICK_COLUMNS), int(simulation.NATIVE_TICKS)
+
+
+def workload_pages(config: Any, vm: Any) -> int:
+    """Pages of one VM's workload footprint, from its parameters (as the workload would
+    size itself: an explicit MiB size, else its fraction of the VM's memory)."""
+    from sim_core.workloads import WORKLOADS
+
+    mem_pages = max(1, _pages(config, vm.mem_mib))
+    cls = WORKLOADS.get(vm.workload)
+    if cls is None:
+        return mem_pages
+    params = dict(vm.workload_params or {})
+    sizes: dict[str, int] = {}
+    for f in dataclasses.fields(cls.Params):
+        if not f.name.endswith("_mib"):
+            continue
+        value = params.get(f.name, f.default)
+        if value is None:
+            frac = f.metadata.get("mem_fraction") or 1.0
+            sizes[f.name] = max(1, round(frac * mem_pages))
+        else:
+            sizes[f.name] = max(0, round(float(value) * 1024 / config.page_kib))
+    if not sizes:
+        return mem_pages
+    # A workload with a footprint sizes itself by it (its other sizes lie inside it);
+    # otherwise its footprint is the sum of its parts (hot + cold, cache + cold + heap).
+    return sizes["footprint_mib"] if "footprint_mib" in sizes else sum(sizes.values())
+
+
+def _world_bytes(config: Any, vms: Any, ticks: int) -> dict[str, int]:
+    frames = sum(_pages(config, v.mem_mib) for v in vms)
+    pages = sum(workload_pages(config, v) for v in vms)
+    slots = sum(_pages(config, v.swap_mib) for v in vms)
+    refs = max(refs_per_tick(config, v) for v in vms) + 2  # the buffer: a tick's worth + 2
+    n = len(vms)
+    return {
+        "frames": frames * BYTES["frame"] + (frames // 64 + 1) * BYTES["esc_word"],
+        "pages": pages * BYTES["page"],
+        "swap": slots * BYTES["slot"],
+        "units": (frames + slots) * BYTES["unit"],
+        "guests": n * BYTES["guest"] + BYTES["host"] + BYTES["io_ring"],
+        "refs": n * refs * BYTES["ref"],
+        "workload": pages * BYTES["workload_page"],
+        "ticks": ticks * (n + 1) * _recorder()[0] * BYTES["tick_cell"],
+    }
+
+
+def footprint_breakdown(config: Any) -> dict[str, int]:
+    """The estimate of ``estimate_run_bytes`` by part (bytes): frames, pages, swap, units,
+    guests, refs, workload, ticks, native (the baseline run), or replay / locks."""
+    mode = getattr(config, "mode", "host")
+    vms = tuple(config.vms)
+    if mode == "locks":
+        return {"locks": LOCKS_BYTES}
+    if mode == "replay":
+        vm = vms[0]
+        pages = workload_pages(config, vm)
+        cache = max(1, _pages(config, config.replay.cache_mib))
+        return {
+            "replay": config.replay.references * BYTES["replay_ref"],
+            "workload": pages * (BYTES["workload_page"] + BYTES["page"] + 8),  # + OPT's seen
+            "frames": cache * BYTES["frame"],
+        }
+    parts = _world_bytes(config, vms, config.ticks)
+    # The summary runs each distinct VM alone for its native throughput, while the main
+    # world is still alive: the largest of those runs counts on top.
+    native_ticks = min(config.ticks, _recorder()[1])
+    native = max(sum(_world_bytes(config, (v,), native_ticks).values()) for v in vms)
+    return parts | {"native": native}
+
+
+def estimate_run_bytes(config: Any) -> int:
+    """Upper bound on the bytes of the arrays one run of ``config`` allocates (a pure
+    function of the config: nothing is allocated)."""
+    return int(sum(footprint_breakdown(config).values()))
+
+
+def index_counts(config: Any) -> dict[str, int]:
+    """How many frames, pages, swap slots and host units the world would index."""
+    vms = tuple(config.vms)
+    frames = sum(_pages(config, v.mem_mib) for v in vms)
+    slots = sum(_pages(config, v.swap_mib) for v in vms)
+    return {
+        "frames": frames,
+        "pages": sum(workload_pages(config, v) for v in vms),
+        "swap slots": slots,
+        "host units": frames + slots,
+    }
+
+
+def human_bytes(n: float) -> str:
+    """``6227020800`` -> ``5.8 GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover - the loop always returns
