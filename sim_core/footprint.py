@@ -21,24 +21,26 @@ from typing import Any
 
 # ---- bytes per element: mirrors sim_core.state.make_world -------------------------------
 BYTES = {
-    # per guest frame: fr (4 x int32), fb (6 x int8), fl (int64), stk (2 x int32)
-    "frame": 4 * 4 + 6 * 1 + 8 + 2 * 4,
+    # per guest frame: fr (4 x int32), fb (10 x int8), fl (int64), stk (2 x int32)
+    "frame": 4 * 4 + 10 * 1 + 8 + 2 * 4,
     # the ESC bitset: one uint64 per 64 frames (plus one)
     "esc_word": 8,
-    # per guest page: pg (2 x int32), pb (2 x int8)
-    "page": 2 * 4 + 2 * 1,
-    # per guest swap slot: sb (3 x int8), sg (int32), sstk (int32)
-    "slot": 3 * 1 + 4 + 4,
-    # per host unit (a frame or a swap block): hu (2 x int32)
+    # per guest page: pg (2 x int32), pb (3 x int8)
+    "page": 2 * 4 + 3 * 1,
+    # per guest swap slot: sb (1 x int8), sg (int32), sstk (int32)
+    "slot": 1 + 4 + 4,
+    # per host unit (a guest frame in the host's list): hu (2 x int32); slots have none
     "unit": 2 * 4,
-    # per guest: gi (30 x int64), gf (3 x float64), cnt (25 x int64), grng (uint64)
-    "guest": 30 * 8 + 3 * 8 + 25 * 8 + 8,
+    # per guest: gi (39 x int64), gf (8 x float64), cnt (36 x int64), grng (uint64), and
+    # psi_iv (PSI_CAP = 2048 intervals x 2 float64)
+    "guest": 39 * 8 + 8 * 8 + 36 * 8 + 8 + 2048 * 2 * 8,
     # host tables hi, hf, hcnt, hrng
-    "host": 16 * 8 + 3 * 8 + 7 * 8 + 8,
+    "host": 16 * 8 + 1 * 8 + 10 * 8 + 8,
     # per reference buffered per guest: ref_page (int32), ref_write (uint8)
     "ref": 4 + 1,
-    # gq: the ring of guest I/O completion times, GQ_CAPACITY (1 << 18) x float64
-    "io_ring": (1 << 18) * 8,
+    # the block device (sim_core.block_device): rings of async_depth (192 by default) and
+    # read_slots (4096) entries, 8 bytes each, and its channel table
+    "io_ring": (6 * 384 + 4096 + 64) * 8 + 64 * 8,
     # per workload page: page_kind (int8), the alias tables (probabilities, acceptance,
     # alias, packed table, permutation) and the temporaries of building them
     "workload_page": 64,
@@ -112,7 +114,7 @@ def _world_bytes(config: Any, vms: Any, ticks: int) -> dict[str, int]:
         "frames": frames * BYTES["frame"] + (frames // 64 + 1) * BYTES["esc_word"],
         "pages": pages * BYTES["page"],
         "swap": slots * BYTES["slot"],
-        "units": (frames + slots) * BYTES["unit"],
+        "units": frames * BYTES["unit"],
         "guests": n * BYTES["guest"] + BYTES["host"] + BYTES["io_ring"],
         "refs": n * refs * BYTES["ref"],
         "workload": pages * BYTES["workload_page"],
