@@ -1,4 +1,4 @@
--- Figure 1: disk I/O per reclaimed page (writes + reads) by reclaim mechanism and overcommit.
+-- Figure 1: reclaim I/O per reclaimed page (writes + refault reads, every reclaimer counted alike) by mechanism and overcommit.
 -- param: sweep = fig01_io_amplification
 SELECT
     CASE
@@ -10,8 +10,10 @@ SELECT
     "host.overcommit" AS overcommit,
     count(*) AS runs,
     avg(io_per_reclaimed_page) AS io_per_page,
-    avg(writes_per_reclaimed_page) AS writes_per_page,
-    avg(io_per_reclaimed_page - writes_per_reclaimed_page) AS reads_per_page,
+    avg((guest_reclaim_writes + balloon_reclaim_writes + host_reclaim_writes)
+        / greatest(reclaimed_pages, 1)) AS writes_per_page,
+    avg((guest_refault_reads + balloon_refault_reads + host_refault_reads)
+        / greatest(reclaimed_pages, 1)) AS reads_per_page,
     avg(reclaimed_pages) AS reclaimed_pages,
     avg(host_swap_outs) AS host_swap_outs,
     avg(host_discards) AS host_discards,

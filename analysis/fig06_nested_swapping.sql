@@ -1,4 +1,4 @@
--- Figure 6: nested faults (guest swap I/O that first needs a host read) vs host overcommit, with and without pinning.
+-- Figure 6: nested faults (guest evictions of frames the host took away) and double paging vs host overcommit, with and without pinning.
 -- param: sweep = fig06_nested_swapping
 SELECT
     "host.overcommit" AS overcommit,
@@ -7,7 +7,7 @@ SELECT
     avg(nested_faults) AS nested_faults,
     avg(guest_swap_outs) AS guest_swap_outs,
     avg(1000.0 * nested_faults / greatest(guest_swap_outs, 1)) AS nested_per_1000_swap_outs,
-    avg(host_block_drops) AS host_block_drops,
+    avg(double_paging) AS double_paging,
     avg(host_swap_outs) AS host_swap_outs,
     avg(throughput_mean) AS throughput
 FROM completed_runs
