@@ -32,12 +32,11 @@ from sim_core.state import (
     FREE,
     FREE_TOP,
     N_BALLOONED,
-    N_FREE,
     N_RECLAIM,
     STK_BAL,
-    STK_FREE,
     UNBACKED,
 )
+from sim_core.writeback import pop_free, push_free
 
 BATCH_PAGES = 256  # VIRTIO_BALLOON_ARRAY_PFNS_MAX
 REPORT_ORDER_PAGES = 512  # 2 MiB of 4 KiB pages: pageblock_order 9
@@ -57,10 +56,7 @@ def balloon_inflate(w, g, n, t):
             if r == NOTHING or r == REFUSED:
                 break
             continue
-        top = w.gi[g, FREE_TOP] - 1
-        f = w.stk[top + lo, STK_FREE]
-        w.gi[g, FREE_TOP] = top
-        w.gi[g, N_FREE] -= 1
+        f = pop_free(w, g)
         w.fb[f, FB_STATE] = BALLOONED
         host_release(w, f)
         btop = w.gi[g, BAL_TOP]
@@ -82,11 +78,8 @@ def balloon_deflate(w, g, n):
         f = w.stk[top + lo, STK_BAL]
         w.gi[g, BAL_TOP] = top
         w.fb[f, FB_STATE] = FREE
-        ftop = w.gi[g, FREE_TOP]
-        w.stk[ftop + lo, STK_FREE] = f
-        w.gi[g, FREE_TOP] = ftop + 1
+        push_free(w, g, f)
         w.gi[g, N_BALLOONED] -= 1
-        w.gi[g, N_FREE] += 1
         moved += 1
     return moved
 

@@ -21,7 +21,6 @@ from sim_core.host_memory import back_frame
 from sim_core.policies import ESC, esc_note_cleared, on_load
 from sim_core.state import (
     ANON,
-    F_LO,
     FB_HSLOT,
     FB_HSTATE,
     FB_KIND,
@@ -36,7 +35,6 @@ from sim_core.state import (
     H_SWAP_USED,
     HOST_SWAPPED,
     KERNEL,
-    N_FREE,
     N_HSWAPPED,
     N_KERNEL,
     N_USED,
@@ -46,24 +44,15 @@ from sim_core.state import (
     PG_FRAME,
     POLICY,
     RESIDENT,
-    STK_FREE,
 )
-
-
-@njit(cache=True)
-def _pop(w, g):
-    top = w.gi[g, FREE_TOP] - 1
-    f = w.stk[top + w.gi[g, F_LO], STK_FREE]
-    w.gi[g, FREE_TOP] = top
-    w.gi[g, N_FREE] -= 1
-    return f
+from sim_core.writeback import pop_free
 
 
 @njit(cache=True)
 def boot_kernel(w, g, n):
     """Reserve n frames of guest g for its boot-sized kernel structures."""
     for _ in range(min(n, w.gi[g, FREE_TOP])):
-        f = _pop(w, g)
+        f = pop_free(w, g)
         w.fb[f, FB_STATE] = KERNEL
         w.gi[g, N_KERNEL] += 1
 
@@ -81,7 +70,7 @@ def warm_load(w, g, pages, count):
     frames = np.empty(n, np.int64)
     for i in range(n):
         p = plo + pages[i]
-        f = _pop(w, g)
+        f = pop_free(w, g)
         frames[i] = f
         w.fr[f, FR_PAGE] = p
         w.pg[p, PG_FRAME] = f

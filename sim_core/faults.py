@@ -85,7 +85,6 @@ from sim_core.state import (
     MAJOR_MS,
     MINOR_MS,
     N_DIRTY,
-    N_FREE,
     N_RECLAIM,
     N_USED,
     P_LO,
@@ -109,7 +108,7 @@ from sim_core.state import (
     USED,
     VTIME,
 )
-from sim_core.writeback import flush, over_dirty_limit, reap
+from sim_core.writeback import flush, over_dirty_limit, pop_free, reap
 
 DONE, BLOCKED, DEAD = 0, 1, 2
 QUANTUM_MS = 0.05  # a guest runs at most this far ahead of the others' clocks
@@ -211,15 +210,6 @@ def _get_free_frame(w, g, t):
 
 
 @njit(cache=True)
-def _pop_free(w, g):
-    top = w.gi[g, FREE_TOP] - 1
-    f = w.stk[top + w.gi[g, F_LO], STK_FREE]
-    w.gi[g, FREE_TOP] = top
-    w.gi[g, N_FREE] -= 1
-    return f
-
-
-@njit(cache=True)
 def _remap(w, g, f, wr, t):
     """Touch of a page whose frame reclaim is writing out: a minor fault maps it back."""
     status, t = _host_side(w, g, f, t)
@@ -266,7 +256,7 @@ def fault(w, g, p, wr, t):
     status, t = _host_side(w, g, f, t)
     if status != DONE:
         return status, t
-    _pop_free(w, g)
+    pop_free(w, g)
     evictor = w.pb[p, PB_EVICTOR]
     mod = wr
     mirror = 0

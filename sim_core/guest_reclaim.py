@@ -82,7 +82,7 @@ from sim_core.state import (
     UNBACKED,
 )
 from sim_core.swap import slot_alloc
-from sim_core.writeback import RECLAIM_BATCH, _push_free, reclaim_may_write, submit_write
+from sim_core.writeback import RECLAIM_BATCH, push_free, reclaim_may_write, submit_write
 
 
 @njit(cache=True)
@@ -94,7 +94,7 @@ def _unmap_free(w, g, f, p):
     w.fb[f, FB_REF] = 0
     w.fb[f, FB_MOD] = 0
     w.gi[g, N_USED] -= 1
-    _push_free(w, g, f)
+    push_free(w, g, f)
 
 
 @njit(cache=True)

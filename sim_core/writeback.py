@@ -125,11 +125,23 @@ def flush(w, g, t):
 
 
 @njit(cache=True)
-def _push_free(w, g, f):
+def push_free(w, g, f):
+    """Frame f goes on guest g's free list."""
     top = w.gi[g, FREE_TOP]
     w.stk[top + w.gi[g, F_LO], STK_FREE] = f
     w.gi[g, FREE_TOP] = top + 1
     w.gi[g, N_FREE] += 1
+
+
+@njit(cache=True)
+def pop_free(w, g):
+    """The frame on top of guest g's free list, taken off it (the caller checked it is
+    not empty)."""
+    top = w.gi[g, FREE_TOP] - 1
+    f = w.stk[top + w.gi[g, F_LO], STK_FREE]
+    w.gi[g, FREE_TOP] = top
+    w.gi[g, N_FREE] -= 1
+    return f
 
 
 @njit(cache=True)
@@ -149,7 +161,7 @@ def guest_write_done(w, f):
     w.fb[f, FB_REF] = 0
     w.fb[f, FB_MOD] = 0
     w.gi[g, N_RECLAIM] -= 1
-    _push_free(w, g, f)
+    push_free(w, g, f)
 
 
 @njit(cache=True)
