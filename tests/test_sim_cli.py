@@ -96,3 +96,11 @@ def test_bench_measures_replay_and_simulation():
 def test_bench_rejects_an_unknown_part():
     out = balloonlab("bench", "--only", "gpu")
     assert out.returncode != 0 and "gpu" in out.stderr
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line_naming_it(balloonlab_cli, tmp_path):
+    bad = tmp_path / "host.toml"
+    bad.write_bytes(b'"vms.count" = 2\n# \xff\xfe\n')
+    code, out, err = balloonlab_cli("sim", "--config", str(bad))
+    assert code == 2
+    assert str(bad) in err and "UTF-8" in err and len(err.strip().splitlines()) == 1

@@ -34,7 +34,9 @@ def load_config_file(path: Path) -> tuple[dict, dict]:
     if not path.is_file():
         raise UserError(f"{path}: no such config file")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML: {exc}") from None
     return config_file_overrides(data, str(path))
