@@ -31,11 +31,11 @@ BYTES = {
     "slot": 1 + 4 + 4,
     # per host unit (a guest frame in the host's list): hu (2 x int32); slots have none
     "unit": 2 * 4,
-    # per guest: gi (39 x int64), gf (8 x float64), cnt (36 x int64), grng (uint64), and
+    # per guest: gi (39 x int64), gf (7 x float64), cnt (34 x int64), grng (uint64), and
     # psi_iv (PSI_CAP = 2048 intervals x 2 float64)
-    "guest": 39 * 8 + 8 * 8 + 36 * 8 + 8 + 2048 * 2 * 8,
-    # host tables hi, hf, hcnt, hrng
-    "host": 16 * 8 + 1 * 8 + 10 * 8 + 8,
+    "guest": 39 * 8 + 7 * 8 + 34 * 8 + 8 + 2048 * 2 * 8,
+    # host tables hi, hcnt, hrng
+    "host": 16 * 8 + 7 * 8 + 8,
     # per reference buffered per guest: ref_page (int32), ref_write (uint8)
     "ref": 4 + 1,
     # the block device (sim_core.block_device): rings of async_depth (192 by default) and

@@ -53,12 +53,10 @@ from sim_core.state import (
     FB_HSTATE,
     FB_KIND,
     FB_MOD,
-    FB_REF,
     FB_STATE,
     FB_WB,
     FILE,
     FR_PAGE,
-    FREE,
     FREE_HIGH,
     FREE_LOW,
     FREE_TOP,
@@ -72,29 +70,17 @@ from sim_core.state import (
     ON_DISK,
     PB_EVICTOR,
     PB_STATE,
-    PG_FRAME,
     PG_SLOT,
     POLICY,
     RECLAIM,
     SLOT_TOP,
     STALL_RUNS,
     STALLED,
+    SWAPPED,
     UNBACKED,
 )
 from sim_core.swap import slot_alloc
-from sim_core.writeback import RECLAIM_BATCH, push_free, reclaim_may_write, submit_write
-
-
-@njit(cache=True)
-def _unmap_free(w, g, f, p):
-    """The page in frame f leaves without I/O: the frame is free now."""
-    w.pg[p, PG_FRAME] = -1
-    w.fr[f, FR_PAGE] = -1
-    w.fb[f, FB_STATE] = FREE
-    w.fb[f, FB_REF] = 0
-    w.fb[f, FB_MOD] = 0
-    w.gi[g, N_USED] -= 1
-    push_free(w, g, f)
+from sim_core.writeback import RECLAIM_BATCH, free_frame, reclaim_may_write, submit_write
 
 
 @njit(cache=True)
@@ -162,9 +148,10 @@ def evict(w, g, f, t, evictor):
             w.pb[p, PB_STATE] = ON_DISK
             w.cnt[g, C_FILE_DROPS] += 1
         else:
-            w.pb[p, PB_STATE] = 2  # SWAPPED: its slot holds a current copy
+            w.pb[p, PB_STATE] = SWAPPED  # its slot holds a current copy
             w.cnt[g, C_SWAPCACHE_DROPS] += 1
-        _unmap_free(w, g, f, p)
+        w.gi[g, N_USED] -= 1
+        free_frame(w, g, f)
     else:
         fb[f, FB_STATE] = RECLAIM
         w.gi[g, N_USED] -= 1

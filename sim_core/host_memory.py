@@ -57,7 +57,6 @@ from sim_core.state import (
     H_SWAP_USED,
     H_WRITEBACK,
     HC_DISCARDS,
-    HC_OOM,
     HC_SWAP_OUTS,
     HC_SWAPCACHE_DROPS,
     HC_WRITES,
@@ -199,7 +198,6 @@ def host_reclaim_one(w, t):
     writing it to host swap. Returns FREED, SUBMITTED, REFUSED or NOTHING."""
     f = _host_victim(w)
     if f < 0:
-        w.hcnt[HC_OOM] += 1
         return NOTHING
     g = w.fr[f, FR_GUEST]
     if w.hi[H_DISCARD] == 1 and w.fb[f, FB_MIRROR] == 1:

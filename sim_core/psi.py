@@ -22,11 +22,6 @@ import numpy as np
 from numba import njit
 
 from sim_core.state import (
-    C_HSTALL_US,
-    C_STALL_US,
-    HC_STALL_FULL_US,
-    HC_STALL_SOME_US,
-    HSTALL_MS,
     IDLE_FROM,
     PSI_CAP,
     PSI_N,
@@ -41,7 +36,6 @@ def guest_stall(w, g, start, end):
     """Guest g's task stalled on guest memory from start to end (ms)."""
     if end > start:
         w.gf[g, STALL_MS] += end - start
-        w.cnt[g, C_STALL_US] += int((end - start) * 1000.0)
 
 
 @njit(cache=True)
@@ -49,8 +43,6 @@ def host_stall(w, g, start, end):
     """Guest g's vCPU stalled on host memory from start to end (ms)."""
     if end <= start:
         return
-    w.gf[g, HSTALL_MS] += end - start
-    w.cnt[g, C_HSTALL_US] += int((end - start) * 1000.0)
     n = w.gi[g, PSI_N]
     if n > 0 and start <= w.psi_iv[g, n - 1, 1]:
         w.psi_iv[g, n - 1, 1] = max(w.psi_iv[g, n - 1, 1], end)  # overlaps the last one
@@ -121,6 +113,4 @@ def host_psi(w, t0, t1):
                 m += 1
         w.gi[g, PSI_N] = m
     span = t1 - t0
-    w.hcnt[HC_STALL_SOME_US] += int(some * 1000.0)
-    w.hcnt[HC_STALL_FULL_US] += int(full * 1000.0)
     return some / span, full / span

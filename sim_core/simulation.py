@@ -55,7 +55,6 @@ from sim_core.state import (
     H_SWAP_USED,
     H_TOTAL,
     HOST_FAULT_MS,
-    HSTALL_MS,
     MAJOR_MS,
     MINOR_MS,
     N_BACKED,
@@ -436,7 +435,6 @@ class Simulation:
         r["psi_some"][rows] = np.r_[guest_psi, some]
         r["psi_full"][rows] = np.r_[guest_psi, full]
         w.gf[:, STALL_MS] = 0.0
-        w.gf[:, HSTALL_MS] = 0.0
         r["host_free_mib"][host] = w.hi[H_FREE] * mib
         r["io_queue"][host] = block_device.dev_queue_length(w)
         r["io_buffers_mib"][host] = w.hi[H_IOBUF] * mib

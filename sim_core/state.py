@@ -93,9 +93,8 @@ MINOR_MS = 2  # CPU time of a minor fault
 MAJOR_MS = 3  # CPU time of a major fault beyond the device wait
 HOST_FAULT_MS = 4  # CPU time of a host fault beyond the device wait
 STALL_MS = 5  # this tick: time stalled on guest memory (guest PSI)
-HSTALL_MS = 6  # this tick: time stalled on host memory (for host PSI)
-IDLE_FROM = 7  # this tick: when the guest ran out of work (tick end when it did not)
-GF_COLS = 8
+IDLE_FROM = 6  # this tick: when the guest ran out of work (tick end when it did not)
+GF_COLS = 7
 
 # ---- per-guest counters (cnt) ----------------------------------------------------------------
 C_REFS = 0
@@ -129,12 +128,10 @@ C_BALLOON_REFAULTS = 27  # reads of pages balloon-forced reclaim had evicted
 C_THROTTLES = 28  # times a writer waited in balance_dirty_pages
 C_DIRECT_WAITS = 29  # times direct reclaim waited for writeback
 C_GUEST_RECLAIM_WRITES = 30  # writes issued by guest reclaim (kswapd and direct)
-C_STALL_US = 31  # total guest memory stall, us (guest PSI)
-C_HSTALL_US = 32  # total host memory stall of this guest's vCPU, us
-C_REPORTED = 33  # frames unbacked through free page reporting
-C_HOST_REFAULTS = 34  # reads caused by host reclaim: host swap-ins and discarded re-reads
-C_INFLATED = 35  # frames the balloon took into itself
-CNT_COLS = 36
+C_REPORTED = 31  # frames unbacked through free page reporting
+C_HOST_REFAULTS = 32  # reads caused by host reclaim: host swap-ins and discarded re-reads
+C_INFLATED = 33  # frames the balloon took into itself
+CNT_COLS = 34
 
 # ---- host integer columns (hi) ---------------------------------------------------------------
 H_FREE = 0  # host frames free
@@ -154,9 +151,6 @@ H_LOW = 13  # host watermarks, frames
 H_HIGH = 14
 HI_COLS = 16
 
-# ---- host float columns (hf) -----------------------------------------------------------------
-HF_COLS = 1
-
 # ---- host counters (hcnt) --------------------------------------------------------------------
 HC_SWAP_OUTS = 0
 HC_SWAP_INS = 1
@@ -164,11 +158,8 @@ HC_DISCARDS = 2
 HC_SWAPCACHE_DROPS = 3  # host evictions without a write: the host swap copy was current
 HC_READS = 4  # device reads, every cause
 HC_WRITES = 5  # device writes, every cause
-HC_OOM = 6  # host could not find a victim
-HC_DIRECT_WAITS = 7  # guest faults that waited for a host swap write to free a frame
-HC_STALL_SOME_US = 8  # host PSI some, us
-HC_STALL_FULL_US = 9  # host PSI full, us
-HCNT_COLS = 10
+HC_DIRECT_WAITS = 6  # guest faults that waited for a host swap write to free a frame
+HCNT_COLS = 7
 
 # Tags of writes on the device: guest frame f -> f; host swap-out of guest frame f -> HOST_TAG + f
 HOST_TAG = 1 << 40
@@ -218,7 +209,7 @@ WORLD_FIELDS = (
     "stk",  # free and balloon stacks (int32 columns over frames)
     "hu",  # the host's dense list of guest frames in host memory
     "gi", "gf", "cnt", "grng",  # per guest: ints, floats, counters, rng streams
-    "hi", "hf", "hcnt", "hrng",  # host: ints, floats, counters, rng stream
+    "hi", "hcnt", "hrng",  # host: ints, counters, rng stream
     "ref_page", "ref_write",  # reference buffers: row g holds guest g's next ones
     "psi_iv",  # per guest: this tick's intervals stalled on host memory (start, end), ms
 ) + DEVICE_FIELDS  # fmt: skip
@@ -327,7 +318,6 @@ def make_world(
         cnt=np.zeros((n, CNT_COLS), np.int64),
         grng=np.array([splitmix_seed(seed, g) for g in range(n)], dtype=np.uint64),
         hi=hi,
-        hf=np.zeros(HF_COLS, np.float64),
         hcnt=np.zeros(HCNT_COLS, np.int64),
         hrng=np.array([splitmix_seed(seed, 1_000_003)], dtype=np.uint64),
         ref_page=np.zeros((n, max(ref_buffer, 1)), np.int32),

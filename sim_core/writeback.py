@@ -153,14 +153,20 @@ def guest_write_done(w, f):
     w.gi[g, N_WRITEBACK] -= 1
     if w.fb[f, FB_STATE] != RECLAIM or w.gi[g, STALLED] == STALL_KILLED:
         return
-    p = w.fr[f, FR_PAGE]
-    w.pb[p, PB_STATE] = SWAPPED if w.fb[f, FB_KIND] == ANON else ON_DISK
-    w.pg[p, PG_FRAME] = -1
+    w.pb[w.fr[f, FR_PAGE], PB_STATE] = SWAPPED if w.fb[f, FB_KIND] == ANON else ON_DISK
+    w.gi[g, N_RECLAIM] -= 1
+    free_frame(w, g, f)
+
+
+@njit(cache=True)
+def free_frame(w, g, f):
+    """The page in frame f has left it (its state set by the caller): unlink the two and
+    put the frame on the free list."""
+    w.pg[w.fr[f, FR_PAGE], PG_FRAME] = -1
     w.fr[f, FR_PAGE] = -1
     w.fb[f, FB_STATE] = FREE
     w.fb[f, FB_REF] = 0
     w.fb[f, FB_MOD] = 0
-    w.gi[g, N_RECLAIM] -= 1
     push_free(w, g, f)
 
 
