@@ -122,6 +122,11 @@ class VMConfig:
     )  # fmt: skip
     shares: float = knob(1.0, "", "proportional-share weight of this VM")
     balloon_mib: int = knob(0, "MiB", "target of the `static` controller")
+    min_guarantee_mib: int = knob(
+        0, "MiB", "memory the hypervisor promises the guest (libvirt memtune min_guarantee; "
+        "MOM's balloon_min): controllers see it, `mom` never shrinks the guest below it",
+        source="libvirt domain XML <memtune><min_guarantee>; mom/HypervisorInterfaces",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -218,10 +223,27 @@ class DiskConfig:
 
 @dataclass(frozen=True)
 class HypervisorConfig:
-    """The hypervisor's balloon policy and its parameters."""
+    """The hypervisor: its balloon controller, how often it looks, and the lock protocol.
+    A controller's own parameters are ``hypervisor.params.<name>``
+    (``balloonlab keys --controllers``)."""
 
-    policy: str = knob("none", "", "balloon controller (balloonlab keys --controllers)")
-    period: int = knob(10, "ticks", "ticks between controller decisions")
+    policy: str = knob(
+        "none", "", "balloon controller: a registered name (balloonlab keys --controllers), "
+        "'package.module:Class', or an entry point in group balloonlab.controllers",
+    )  # fmt: skip
+    params: dict = knob(
+        unit="", doc="parameters of the controller (balloonlab keys --controllers)", factory=dict
+    )
+    interval_s: float | None = knob(
+        None, "s", "time between controller decisions (default: the controller's own, e.g. "
+        "mom 10 s, tmo 1 s)",
+        source="MOM policy-engine-interval 10 (doc/mom-balloon.conf); senpai.py ticks 1 s",
+    )  # fmt: skip
+    stats_period_s: float = knob(
+        5.0, "s", "balloon statistics are polled this often and are stale in between "
+        "(QEMU guest-stats-polling-interval)",
+        source="MOM guest-monitor-interval 5 (doc/mom-balloon.conf)",
+    )  # fmt: skip
     lock_order: str = knob(
         "natural", "", "balloon lock protocol: natural, or hostmem_first (global lock order)",
         choices=("natural", "hostmem_first"),
@@ -230,38 +252,6 @@ class HypervisorConfig:
         0.0, "probability per tick", "chance that a host reclaim thread calls back into a guest "
         "that is ballooning at the same time (0 disables the lock model)",
     )  # fmt: skip
-    tax_rate: float = knob(
-        0.75, "", "Waldspurger's idle memory tax tau", source="Waldspurger OSDI 2002 sec. 5.3"
-    )
-    sample_pages: int = knob(
-        100, "pages per VM", "pages sampled per period to estimate the active fraction",
-        source="Waldspurger OSDI 2002 sec. 5.2",
-    )  # fmt: skip
-    ws_headroom_pct: float = knob(20.0, "%", "`ws` keeps this much above the working set")
-    pff_upper: float = knob(50.0, "faults/s", "`pff`: fault rate above which the balloon deflates")
-    pff_lower: float = knob(5.0, "faults/s", "`pff`: ... below which it inflates")
-    pff_step_pct: float = knob(5.0, "% of guest memory", "`pff`: balloon step")
-    mom_pressure_threshold: float = knob(
-        0.20, "fraction of host memory", "MOM: host under pressure below this free share",
-        source="oVirt MOM balloon.rules",
-    )  # fmt: skip
-    mom_pressure_critical: float = knob(
-        0.05, "fraction of host memory", "MOM: host critical below this free share",
-        source="oVirt MOM balloon.rules",
-    )  # fmt: skip
-    mom_min_guest_free_pct: float = knob(
-        0.20, "fraction of guest memory", "MOM: a guest keeps at least this much free",
-        source="oVirt MOM balloon.rules",
-    )  # fmt: skip
-    mom_max_balloon_change_pct: float = knob(
-        0.05, "fraction of guest memory", "MOM: largest change per decision",
-        source="oVirt MOM balloon.rules",
-    )  # fmt: skip
-    mom_min_balloon_change_pct: float = knob(
-        0.0025, "fraction of guest memory", "MOM: smaller changes are not made",
-        source="oVirt MOM balloon.rules",
-    )  # fmt: skip
-    mom_grow_pct: float = knob(0.05, "fraction of guest memory", "MOM: deflation step")
 
 
 @dataclass(frozen=True)
@@ -363,6 +353,10 @@ class SimConfig:
             out[name] = getattr(self, name)
         for section in _SECTIONS:
             for key, value in dataclasses.asdict(getattr(self, section)).items():
+                if isinstance(value, dict):  # hypervisor.params: one column per parameter
+                    for name, item in sorted(value.items()):
+                        out[f"{section}.{key}.{name}"] = item
+                    continue
                 out[f"{section}.{key}"] = value
         out["vms.count"] = len(self.vms)
         for f in fields(VMConfig):
@@ -461,7 +455,7 @@ def _choice(value: Any, path: str, choices: tuple[str, ...]) -> None:
 
 
 def _validate(cfg: SimConfig) -> None:
-    from sim_core.controllers import CONTROLLERS
+    from sim_core.controllers import check_controller
     from sim_core.policies import GUEST_POLICIES
     from sim_core.workloads import WORKLOADS, check_workload_params
 
@@ -537,6 +531,12 @@ def _validate(cfg: SimConfig) -> None:
         )
         _require(vm.shares > 0, f"{p}.shares", "must be > 0", vm.shares)
         _require(
+            0 <= vm.min_guarantee_mib <= vm.mem_mib,
+            f"{p}.min_guarantee_mib",
+            "must be in [0, mem_mib]",
+            vm.min_guarantee_mib,
+        )
+        _require(
             0 <= vm.balloon_mib < vm.mem_mib,
             f"{p}.balloon_mib",
             "must be in [0, mem_mib)",
@@ -577,13 +577,14 @@ def _validate(cfg: SimConfig) -> None:
     _require(d.writes_starved >= 0, "disk.writes_starved", "must be >= 0", d.writes_starved)
     _require(d.fifo_batch >= 1, "disk.fifo_batch", "must be >= 1", d.fifo_batch)
     hv = cfg.hypervisor
+    check_controller(hv.policy, hv.params)
     _require(
-        hv.policy in CONTROLLERS,
-        "hypervisor.policy",
-        f"must be one of {', '.join(sorted(CONTROLLERS))}",
-        hv.policy,
+        hv.interval_s is None or hv.interval_s >= cfg.tick_ms / 1000.0,
+        "hypervisor.interval_s",
+        f"must be at least one tick ({cfg.tick_ms / 1000.0:g} s)",
+        hv.interval_s,
     )
-    _require(hv.period >= 1, "hypervisor.period", "must be >= 1", hv.period)
+    _require(hv.stats_period_s > 0, "hypervisor.stats_period_s", "must be > 0", hv.stats_period_s)
     _require(
         hv.lock_order in ("natural", "hostmem_first"),
         "hypervisor.lock_order",
@@ -595,11 +596,6 @@ def _validate(cfg: SimConfig) -> None:
         "hypervisor.lock_contention",
         "must be in [0, 1]",
         hv.lock_contention,
-    )
-    _require(0 <= hv.tax_rate < 1, "hypervisor.tax_rate", "must be in [0, 1)", hv.tax_rate)
-    _require(hv.sample_pages >= 1, "hypervisor.sample_pages", "must be >= 1", hv.sample_pages)
-    _require(
-        hv.pff_lower < hv.pff_upper, "hypervisor.pff_lower", "must be < pff_upper", hv.pff_lower
     )
     e = cfg.economics
     _require(

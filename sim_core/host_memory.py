@@ -184,7 +184,9 @@ def _host_victim(w):
     f = w.hi[H_HAND]
     for _ in range(2 * nf):
         if w.hu[f, HU_POS] >= 0 and _can_go(w, f):
-            if w.fb[f, FB_HACC] == 0:
+            # Referenced: the accessed bit, or PG_young kept by an idle-page tracker (1 | 4;
+            # see sim_core.monitor). Clearing the byte also clears PG_idle, as Linux does.
+            if w.fb[f, FB_HACC] & 5 == 0:
                 w.hi[H_HAND] = (f + 1) % nf
                 return f
             w.fb[f, FB_HACC] = 0

@@ -8,8 +8,9 @@ tick, in this order:
    reclaim, dirty throttling and host faults as they come; every slice the device's
    completed writes are reaped, the flushers and kswapd of guests and host run, and host
    I/O buffers follow the device queue;
-2. balloon: every ``hypervisor.period`` ticks the controller sets targets; each driver
-   moves toward its target by at most its rate, through the balloon lock protocol;
+2. balloon: the monitor polls statistics, samples and scans accessed bits when due; every
+   decision interval the controller, given only an ``Observation``, sets targets; each
+   driver moves toward its target by at most its rate, through the balloon lock protocol;
 3. pinning of thrashing guests' memory, free page reporting every 2 s;
 4. metrics: one row per guest and one for the host (vm = -1), PSI included.
 The data plane lives in the modules named after the mechanisms they model: faults,
@@ -26,21 +27,18 @@ import numpy as np
 from sim_core import block_device, boot, faults, state
 from sim_core.balloon import BATCH_PAGES, balloon_deflate, balloon_inflate, report_free_pages
 from sim_core.config import SimConfig, from_dict
-from sim_core.controllers import CONTROLLERS, Observation, Static
+from sim_core.controllers import ControllerError, Setup, check_answer, make_controller
 from sim_core.economics import economics
 from sim_core.locks import balloon_round
+from sim_core.monitor import Monitor
 from sim_core.policies import policy_id
 from sim_core.psi import host_psi
 from sim_core.result import RunResult
 from sim_core.state import (
-    BALLOONED,
     DEFLATE_ON_OOM,
     DIRTY_BG,
     DIRTY_LIMIT,
-    F_HI,
     F_LO,
-    FB_HACC,
-    FB_STATE,
     FREE_HIGH,
     FREE_LOW,
     H_DISCARD,
@@ -70,6 +68,7 @@ from sim_core.state import (
     REF_LEN,
     REF_MS,
     REF_POS,
+    STALL_BLOCKED,
     STALL_DEADLOCK,
     STALL_MS,
     STALL_OOM,
@@ -185,14 +184,20 @@ class Simulation:
         w.hi[H_IOBUF_PER_REQ_X1000] = int(round(cfg.host.io_buffer_kib / cfg.page_kib * 1000))
         self._boot(seeds[n : 2 * n])
         self.controller = self._make_controller()
+        c = self.controller
+        interval_s = cfg.hypervisor.interval_s or float(getattr(c, "interval_s", 1.0))
+        self.decide_every = max(1, int(round(interval_s / self.tick_s)))
+        self.monitor = Monitor(
+            w, cfg, self.rng,
+            sample_pages=int(getattr(c, "sample_pages", 0) or 0),
+            sample_period_s=float(getattr(c, "sample_period_s", 30.0)),
+            scan_period_s=getattr(c, "scan_period_s", None),
+        )  # fmt: skip
         self.target = np.zeros(n, np.int64)
         self.tick = 0
         self.deadlocks = 0
         self.deadlocked_vms: set[int] = set()
-        self._period_faults = w.cnt[:, C.C_FAULTS].copy()
-        self._period_refs = w.cnt[:, C.C_REFS].copy()
-        self._fault_rate = np.zeros(n)
-        self._sample = self._new_sample()
+        self._last_decision_s = 0.0
         self._prev_cnt = w.cnt.copy()
         self._prev_hcnt = w.hcnt.copy()
         self._prev_dev = w.dvi.copy()
@@ -255,12 +260,16 @@ class Simulation:
         return pages[np.sort(first)][:count].astype(np.int32)
 
     def _make_controller(self):
-        hv = self.cfg.hypervisor
-        cls = CONTROLLERS[hv.policy]
-        if cls is Static:
-            fixed = np.array([self.cfg.pages(v.balloon_mib) for v in self.cfg.vms], np.int64)
-            return Static(hv, fixed)
-        return cls(hv)
+        cfg = self.cfg
+        setup = Setup(
+            names=tuple(v.name for v in cfg.vms),
+            maximum_kib=self.mem_pages * cfg.page_kib,
+            static_balloon_kib=np.array([cfg.pages(v.balloon_mib) for v in cfg.vms], np.int64)
+            * cfg.page_kib,
+            page_kib=cfg.page_kib,
+            tick_s=self.tick_s,
+        )
+        return make_controller(cfg.hypervisor.policy, cfg.hypervisor.params, setup)
 
     # ---- one tick ----------------------------------------------------------------------------
     def step(self) -> None:
@@ -272,9 +281,9 @@ class Simulation:
         self._refill_references()
         faults.run_tick(w, t0, cfg.tick_ms, SLICES_PER_TICK)
         host_was_short = w.hi[H_FREE] < self.host_low
-        period = cfg.hypervisor.period
-        if self.tick % period == 0 and (self.tick > 0 or not self.controller.needs_history):
-            self._decide(t_end)
+        self.monitor.tick(t_end / 1000.0)
+        if self.tick % self.decide_every == 0:
+            self._decide(t_end / 1000.0)
         self._move_balloons(t_end, host_was_short)
         self._pin_swap_blocks()
         every = max(1, int(round(REPORT_EVERY_MS / cfg.tick_ms)))
@@ -303,64 +312,37 @@ class Simulation:
             w.gi[g, REF_POS] = 0
             w.gi[g, REF_LEN] = left + max(want, 0)
 
-    def _new_sample(self) -> list[np.ndarray]:
-        """Pick the frames whose accessed bits the hypervisor watches next period, and
-        clear their bits (Waldspurger's statistical sampling)."""
-        w, k = self.world, self.cfg.hypervisor.sample_pages
-        sample = []
-        for g in range(len(self.cfg.vms)):
-            lo, hi = int(w.gi[g, F_LO]), int(w.gi[g, F_HI])
-            frames = self.rng.integers(lo, hi, size=min(k, hi - lo))
-            w.fb[frames, FB_HACC] = 0
-            sample.append(frames)
-        return sample
-
-    def _observe(self, t: float) -> Observation:
-        w, cfg = self.world, self.cfg
-        period_s = cfg.hypervisor.period * self.tick_s
-        faults_now = w.cnt[:, C.C_FAULTS] - self._period_faults
-        self._period_faults = w.cnt[:, C.C_FAULTS].copy()
-        self._fault_rate = faults_now / period_s
-        refs = w.cnt[:, C.C_REFS] - self._period_refs
-        self._period_refs = w.cnt[:, C.C_REFS].copy()
-        busy = np.clip(refs * self.ref_ms / (period_s * 1000.0), 0.0, 1.0)
-        active = np.zeros(len(cfg.vms))
-        for g, frames in enumerate(self._sample):
-            usable = w.fb[frames, FB_STATE] != BALLOONED
-            if usable.any():
-                active[g] = float(w.fb[frames[usable], FB_HACC].mean())
-        self._sample = self._new_sample()
-        return Observation(
-            tick=self.tick,
-            period_s=period_s,
-            host_total=int(w.hi[H_TOTAL]),
-            host_free=int(w.hi[H_FREE]),
-            host_low=self.host_low,
-            host_high=self.host_high,
-            mem=self.mem_pages.copy(),
-            balloon=w.gi[:, N_BALLOONED].copy(),
-            target=self.target.copy(),
-            free=w.gi[:, N_FREE].copy(),
-            fault_rate=self._fault_rate.copy(),
-            active=active,
-            shares=np.array([v.shares for v in cfg.vms], np.float64),
-            busy=busy,
-            disk_backlog_s=block_device.dev_queue_length(w) / cfg.disk.iops,
-        )
-
-    def _decide(self, t: float) -> None:
-        obs = self._observe(t)
-        targets = self.controller.targets(obs)
-        if targets is not None:
-            self.target = np.clip(np.asarray(targets, np.int64), 0, self.mem_pages - 1)
+    def _decide(self, t_s: float) -> None:
+        """Ask the controller, with nothing but an Observation, and carry out its answer."""
+        cfg, w = self.cfg, self.world
+        kib = cfg.page_kib
+        obs = self.monitor.observe(t_s, t_s - self._last_decision_s, self.target * kib)
+        self._last_decision_s = t_s
+        who = cfg.hypervisor.policy
+        try:
+            answer = self.controller.decide(obs)
+        except Exception as exc:
+            raise ControllerError(
+                f"hypervisor.policy {who!r} raised {type(exc).__name__}: {exc}"
+            ) from exc
+        decision = check_answer(answer, len(cfg.vms), self.mem_pages * kib, who, obs.guests.name)
+        if decision.balloon_kib is not None:
+            pages = np.round(np.asarray(decision.balloon_kib, np.float64) / kib).astype(np.int64)
+            self.target = np.clip(pages, 0, self.mem_pages)
+        # ESX's high and soft states: no host swapping above the min watermark.
+        hold = decision.host_swap is False
+        w.hi[H_LOW] = max(1, self.host_low // 2) if hold else self.host_low
+        w.hi[H_HIGH] = max(2, self.host_low // 2 + 1) if hold else self.host_high
+        stalled = w.gi[:, STALLED]
+        block = decision.block if decision.block is not None else np.zeros(len(cfg.vms), bool)
+        stalled[(stalled == STALL_BLOCKED) & ~block] = 0
+        stalled[(stalled == 0) & block] = STALL_BLOCKED
 
     def _move_balloons(self, t: float, host_reclaiming: bool) -> None:
         """Each driver moves toward its target by at most its rate. With the lock model on,
         the moves of this tick race the host's reclaim through the balloon lock protocol;
         guests caught in a deadlock cycle stop for good."""
         w, cfg = self.world, self.cfg
-        if cfg.hypervisor.policy == "none":
-            return
         moving = [
             g
             for g in range(len(cfg.vms))
@@ -432,6 +414,7 @@ class Simulation:
         r["stalled"][rows] = np.r_[gi[:, STALLED], (gi[:, STALLED] != 0).sum()]
         guest_psi = np.clip(w.gf[:, STALL_MS] / cfg.tick_ms, 0.0, 1.0)
         some, full = host_psi(w, t0, t_end)
+        self.monitor.account_psi(w.gf[:, STALL_MS], some, full, cfg.tick_ms)
         r["psi_some"][rows] = np.r_[guest_psi, some]
         r["psi_full"][rows] = np.r_[guest_psi, full]
         w.gf[:, STALL_MS] = 0.0

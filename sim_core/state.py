@@ -85,6 +85,7 @@ FREE_HIGH = 38
 GI_COLS = 39
 
 STALL_RUNS, STALL_DEADLOCK, STALL_OOM, STALL_KILLED = 0, 1, 2, 3
+STALL_BLOCKED = 4  # stopped by the hypervisor until its next decision (ESX's low state)
 
 # ---- per-guest float columns (gf) ------------------------------------------------------------
 CLOCK_MS = 0  # the guest's own clock: busy (or blocked) until then
