@@ -3,6 +3,7 @@ harness/commands/; this file only assembles them and turns user errors into one 
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -73,6 +74,10 @@ def _root(
 def main() -> None:
     """Entry point: run the app; bad input becomes one line on stderr, never a traceback."""
     _register()
+    # A plug-in controller named 'module:Class' may live in the current directory, as an
+    # app does for uvicorn or gunicorn; appended, so it never shadows an installed module.
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     # SIGTERM takes the same way out as Ctrl-C: the executor shuts Ray down on the way.
     interrupts.begin()
     try:

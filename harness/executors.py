@@ -270,9 +270,11 @@ class RayExecutor:
                 while queue and len(in_flight) < limit:
                     size = self._next_batch_size(len(queue), cpus)
                     batch = [queue.popleft() for _ in range(min(size, len(queue)))]
-                    ref = self._remote.options(scheduling_strategy="SPREAD").remote(
-                        batch, self._fn_ref
-                    )
+                    options: dict[str, Any] = {"scheduling_strategy": "SPREAD"}
+                    env = _plugin_runtime_env(batch) if self.address is None else None
+                    if env:
+                        options["runtime_env"] = env
+                    ref = self._remote.options(**options).remote(batch, self._fn_ref)
                     in_flight[ref] = batch
                 self.peak_in_flight = max(self.peak_in_flight, len(in_flight))
                 ready, _ = ray.wait(list(in_flight), num_returns=1)
@@ -315,6 +317,41 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as exc:
         raise UserError(f"cannot join Ray at {address!r}: {exc.strerror or exc}") from None
+
+
+def _plugin_runtime_env(batch: list[Run]) -> dict[str, Any] | None:
+    """On the embedded Ray, workers find a plug-in controller (``module:Class``) where this
+    process found it: its directory goes on their PYTHONPATH. On a cluster the plug-in
+    must be installed or shipped with ``BALLOONLAB_RAY_RUNTIME_ENV`` (working_dir)."""
+    roots: list[str] = []
+    for run in batch:
+        policy = getattr(run.config, "hypervisor", None)
+        name = getattr(policy, "policy", "")
+        if ":" not in name:
+            continue
+        root = _import_root(name.partition(":")[0])
+        if root and root not in roots:
+            roots.append(root)
+    if not roots:
+        return None
+    existing = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {"env_vars": {"PYTHONPATH": os.pathsep.join(roots + existing)}}
+
+
+def _import_root(module: str) -> str | None:
+    """The sys.path entry this process imports ``module`` from (None if it cannot)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module.split(".")[0])
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or spec.origin in ("built-in", "frozen"):
+        return None
+    origin = os.path.dirname(spec.origin)
+    if spec.submodule_search_locations:  # a package: its parent directory
+        origin = os.path.dirname(origin)
+    return origin
 
 
 def _runtime_env() -> dict[str, Any]:

@@ -581,7 +581,7 @@ def _native_config(cfg: SimConfig, g: int) -> SimConfig:
     data["host"] = dict(
         data["host"], mem_mib=None, overcommit=0.5, swap_mib=None, pin_guest_swap=False
     )
-    data["hypervisor"] = dict(data["hypervisor"], policy="none", lock_contention=0.0)
+    data["hypervisor"] = dict(data["hypervisor"], policy="none", params={}, lock_contention=0.0)
     data["ticks"] = min(cfg.ticks, NATIVE_TICKS)
     return from_dict(data)
 

@@ -273,7 +273,9 @@ LOCKED = {
     "ticks": 100,
     "host.overcommit": 1.6,
     "hypervisor.policy": "mom",
-    "hypervisor.period": 2,  # heavy ballooning: a decision every other tick
+    # heavy ballooning: MOM samples every tick and runs its rules every other tick
+    "hypervisor.interval_s": 0.1,
+    "hypervisor.params.policy_interval_s": 0.2,
     "hypervisor.lock_contention": 1.0,
 }
 

@@ -11,6 +11,7 @@ setup)`` and ``decide(observation)`` - and may declare a ``Params`` dataclass of
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 from collections.abc import Mapping
 from importlib.metadata import entry_points
@@ -79,8 +80,10 @@ def controller_class(name: str) -> type:
             ) from None
         return _checked_interface(cls, name)
     known = ", ".join(sorted(CONTROLLERS))
+    close = difflib.get_close_matches(name, list(CONTROLLERS), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
     raise ConfigError(
-        f"{PATH}: unknown controller {name!r} (known: {known}; or 'package.module:Class', "
+        f"{PATH}: unknown controller {name!r} ({hint}known: {known}; or 'package.module:Class', "
         f"or an entry point in group {ENTRY_POINT_GROUP})"
     )
 
@@ -99,7 +102,8 @@ def _checked_interface(cls: Any, name: str) -> type:
 def _params_of(cls: type, raw: Mapping[str, Any]) -> Any:
     params_cls = getattr(cls, "Params", NoParams)
     if dataclasses.is_dataclass(params_cls):
-        return parse_params(params_cls, raw, "hypervisor.params", f"controller {cls.__name__!r}")
+        owner = f"controller {getattr(cls, 'name', '') or cls.__name__!r}"
+        return parse_params(params_cls, raw, "hypervisor.params", owner)
     return dict(raw)  # a plug-in without a Params table takes its table as given
 
 
