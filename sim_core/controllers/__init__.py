@@ -103,7 +103,11 @@ def _params_of(cls: type, raw: Mapping[str, Any]) -> Any:
     params_cls = getattr(cls, "Params", NoParams)
     if dataclasses.is_dataclass(params_cls):
         owner = f"controller {getattr(cls, 'name', '') or cls.__name__!r}"
-        return parse_params(params_cls, raw, "hypervisor.params", owner)
+        params = parse_params(params_cls, raw, "hypervisor.params", owner)
+        check = getattr(cls, "check_params", None)
+        if check is not None:  # relations between parameters, refused before anything runs
+            check(params)
+        return params
     return dict(raw)  # a plug-in without a Params table takes its table as given
 
 

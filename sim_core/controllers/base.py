@@ -58,7 +58,8 @@ class Controller:
     frozen dataclass of ``sim_core.params.param`` fields (``hypervisor.params.<name>``).
     ``interval_s`` is the default decision interval; ``sample_pages`` > 0 asks for
     accessed-bit sampling every ``sample_period_s``; ``scan_period_s`` asks for
-    idle-page scans. Instances may override the last three from their parameters."""
+    idle-page scans. Instances may override the last three from their parameters. An
+    optional static ``check_params(params)`` raises ConfigError on contradictory values."""
 
     name: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim_core.config import ConfigError
 from sim_core.controllers.base import Controller, Setup
 from sim_core.observation import Observation
 from sim_core.params import param
@@ -91,16 +92,17 @@ class Mom(Controller):
     Params = MomParams
     interval_s = 5.0  # MOM's host- and guest-monitor-interval (doc/mom-balloon.conf)
 
-    def __init__(self, params: MomParams, setup: Setup) -> None:
-        super().__init__(params, setup)
-        p = params
+    @staticmethod
+    def check_params(p: MomParams) -> None:
         if p.pressure_critical > p.pressure_threshold:
-            from sim_core.config import ConfigError
-
             raise ConfigError(
                 "hypervisor.params.pressure_critical: must be <= pressure_threshold "
                 f"({p.pressure_threshold}), got {p.pressure_critical}"
             )
+
+    def __init__(self, params: MomParams, setup: Setup) -> None:
+        super().__init__(params, setup)
+        p = params
         self.host_free: deque[float] = deque(maxlen=p.sample_history_length)
         self.balloon_cur: deque[np.ndarray] = deque(maxlen=p.sample_history_length)
         self.mem_unused: deque[np.ndarray] = deque(maxlen=p.sample_history_length)
