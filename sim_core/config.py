@@ -236,8 +236,8 @@ class HypervisorConfig:
     )
     interval_s: float | None = knob(
         None, "s", "time between controller decisions (default: the controller's own, e.g. "
-        "mom 10 s, tmo 1 s)",
-        source="MOM policy-engine-interval 10 (doc/mom-balloon.conf); senpai.py ticks 1 s",
+        "mom 5 s: its monitor interval, tmo 1 s: senpai's tick)",
+        source="MOM guest-monitor-interval 5 (doc/mom-balloon.conf); senpai.py ticks 1 s",
     )  # fmt: skip
     stats_period_s: float = knob(
         5.0, "s", "balloon statistics are polled this often and are stale in between "

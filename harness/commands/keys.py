@@ -21,6 +21,7 @@ from harness.cli import app
 from harness.errors import UserError
 
 WORKLOAD_PARAMS = "vms.workload_params"
+CONTROLLER_PARAMS = "hypervisor.params"
 
 
 def _type_name(f: dataclasses.Field) -> str:
@@ -141,8 +142,19 @@ def workload_params() -> list[dict[str, Any]]:
     the ``param`` metadata of its ``Params`` dataclass."""
     from sim_core.workloads import WORKLOADS
 
+    return _param_rows(WORKLOADS, WORKLOAD_PARAMS, "workload")
+
+
+def controller_params() -> list[dict[str, Any]]:
+    """Every parameter of every registered controller (``hypervisor.params.<name>``)."""
+    from sim_core.controllers import CONTROLLERS
+
+    return _param_rows(CONTROLLERS, CONTROLLER_PARAMS, "controller")
+
+
+def _param_rows(classes: dict[str, type], prefix: str, owner: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for name, cls in WORKLOADS.items():
+    for name, cls in classes.items():
         params = getattr(cls, "Params", None)
         if params is None or not dataclasses.is_dataclass(params):
             continue
@@ -152,12 +164,13 @@ def workload_params() -> list[dict[str, Any]]:
             fraction = meta.get("mem_fraction")
             if default is None and fraction is not None:
                 default = f"{fraction} x vms.mem_mib"
+            unit = meta.get("unit") or ("MiB" if f.name.endswith("_mib") else "")
             out.append(
                 {
-                    "key": f"{WORKLOAD_PARAMS}.{f.name}",
-                    "workload": name,
+                    "key": f"{prefix}.{f.name}",
+                    owner: name,
                     "type": _type_name(f),
-                    "unit": "MiB" if f.name.endswith("_mib") else "",
+                    "unit": unit,
                     "default": default,
                     "choices": list(meta["choices"]) if meta.get("choices") else None,
                     "range": _range(meta),
@@ -273,7 +286,8 @@ def keys_command(
 
     Keys are dotted as in `--set`, `--config` files and a sweep's [base]; `vms.<field>`
     sets every VM, `vms.<i>.<field>` one. `keys vms.workload_params` lists the parameters
-    of every workload. Generated from the config dataclasses: nothing else documents a key.
+    of every workload, `keys hypervisor.params` those of every controller. Generated from
+    the config dataclasses: nothing else documents a key.
 
     Example: balloonlab keys host --json
     """
@@ -292,24 +306,33 @@ def keys_command(
         return
     config_rows = config_keys()
     param_rows = workload_params()
+    ctl_rows = controller_params()
     if prefix is None:
-        selected_config, selected_params = config_rows, param_rows
+        selected_config, selected_params, selected_ctl = config_rows, param_rows, ctl_rows
     else:
         selected_config = [r for r in config_rows if _matches(r["key"], prefix)]
         selected_params = [
             r for r in param_rows if _matches(r["key"], prefix) or prefix == WORKLOAD_PARAMS
         ]
-        if prefix.startswith(WORKLOAD_PARAMS) and prefix != WORKLOAD_PARAMS:
+        selected_ctl = [
+            r for r in ctl_rows if _matches(r["key"], prefix) or prefix == CONTROLLER_PARAMS
+        ]
+        if prefix.startswith((WORKLOAD_PARAMS, CONTROLLER_PARAMS)) and prefix not in (
+            WORKLOAD_PARAMS, CONTROLLER_PARAMS
+        ):  # fmt: skip
             selected_config = []
-    if not selected_config and not selected_params:
+    if not selected_config and not selected_params and not selected_ctl:
         raise UserError(f"{prefix}: no config key starts with this (see `balloonlab keys`)")
     if json_out:
-        typer.echo(json.dumps(selected_config + selected_params, indent=2, default=str))
+        rows = selected_config + selected_params + selected_ctl
+        typer.echo(json.dumps(rows, indent=2, default=str))
         return
     if selected_config:
         _print(selected_config, ["key", "type", "unit", "default", "choices", "doc"])
     if selected_params:
         _print(selected_params, ["key", "workload", "type", "default", "range", "doc"])
+    if selected_ctl:
+        _print(selected_ctl, ["key", "controller", "type", "unit", "default", "range", "doc"])
 
 
 @app.command("columns")
