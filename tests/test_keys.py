@@ -65,7 +65,21 @@ def test_every_key_is_settable_as_shown(balloonlab_cli):
         if row["key"] == "seed" or row["default"] is None or isinstance(row["default"], dict):
             continue
         value = row["default"]
-        sim_core.build_config({}, **{row["key"]: value})  # raises on an unknown key
+        # A controller's parameter is a key of the controller that declares it.
+        owner = {"hypervisor.policy": row["controller"]} if row.get("controller") else {}
+        sim_core.build_config({}, **owner, **{row["key"]: value})  # raises on an unknown key
+
+
+def test_keys_cover_every_controller_parameter(balloonlab_cli):
+    from sim_core.controllers import CONTROLLERS
+
+    code, out, err = balloonlab_cli("keys", "hypervisor.params", "--json")
+    assert code == 0, err
+    listed = {(r.get("controller"), r["key"]) for r in json.loads(out)}
+    for name, cls in CONTROLLERS.items():
+        for f in dataclasses.fields(cls.Params):
+            assert (name, f"hypervisor.params.{f.name}") in listed, (name, f.name)
+    assert ("mom", "hypervisor.params.pressure_threshold") in listed
 
 
 def test_keys_cover_every_workload_parameter(balloonlab_cli):
