@@ -1,7 +1,7 @@
 -- Figure 10: per-tick balloon size of the idle VM (VM 0) and the active VM (VM 1) under each idle memory tax rate.
 -- param: sweep = fig10_idle_tax
 SELECT
-    r."hypervisor.tax_rate" AS tax_rate,
+    r."hypervisor.params.tax_rate" AS tax_rate,
     CASE WHEN t.vm = 0 THEN 'idle' ELSE 'active' END AS role,
     t.tick,
     avg(t.time_s) AS time_s,

@@ -185,11 +185,13 @@ def _host_victim(w):
     for _ in range(2 * nf):
         if w.hu[f, HU_POS] >= 0 and _can_go(w, f):
             # Referenced: the accessed bit, or PG_young kept by an idle-page tracker (1 | 4;
-            # see sim_core.monitor). Clearing the byte also clears PG_idle, as Linux does.
-            if w.fb[f, FB_HACC] & 5 == 0:
+            # see sim_core.monitor). As mm/rmap.c folio_referenced_one: clearing the accessed
+            # bit also clears PG_idle; a page referenced only through PG_young stays idle.
+            acc = w.fb[f, FB_HACC]
+            if acc & 5 == 0:
                 w.hi[H_HAND] = (f + 1) % nf
                 return f
-            w.fb[f, FB_HACC] = 0
+            w.fb[f, FB_HACC] = 0 if acc & 1 else acc & 2
         f = (f + 1) % nf
     return -1
 

@@ -17,6 +17,7 @@ from harness.executors import RayExecutor
 from harness.spec import load_spec
 from sim_core.config import ConfigError, build_config
 from sim_core.controllers import CONTROLLERS, ControllerError, Setup, make_controller
+from sim_core.controllers.esx import STATE_NAMES
 from sim_core.controllers.mom import Mom, MomParams
 from sim_core.monitor import IDLE, WAS_YOUNG, YOUNG, accessed_since_marked, mark_idle
 from sim_core.observation import GuestStats, HostStats, Observation
@@ -362,3 +363,104 @@ def test_a_plugin_controller_runs_in_a_sweep_on_embedded_ray(plugin, ray_local, 
 def test_make_controller_passes_parameters_and_setup():
     c = make_controller("mom", {"pressure_threshold": 0.3}, setup(2))
     assert c.params.pressure_threshold == 0.3 and c.setup.names == ("vm0", "vm1")
+
+
+# ---- esx: free-memory states with hysteresis, proportional share with the idle tax -----------
+def esx_obs(free_share: float, *, t: float = 1.0, polled: float | None = None,
+            rss=(800 * MIB, 800 * MIB)) -> Observation:  # fmt: skip
+    obs = observation(host_free_kib=int(free_share * 1000 * MIB), actual=[1000 * MIB] * 2,
+                      unused=[0, 0], maximum=[1000 * MIB] * 2, t=t, polled=polled)  # fmt: skip
+    return dataclasses.replace(obs, guests=dataclasses.replace(obs.guests, rss_kib=np.array(rss)))
+
+
+def test_esx_states_follow_free_memory_with_hysteresis():
+    from sim_core.controllers.esx import Esx, EsxParams
+
+    esx = Esx(EsxParams(), setup(2))
+    # Down when under a threshold (soft 4%, hard 2%, low 1%); up only past the threshold
+    # of the state above (high 6%, soft 4%, hard 2%).
+    trajectory = [
+        (0.07, "high"), (0.05, "high"), (0.035, "soft"), (0.05, "soft"), (0.061, "high"),
+        (0.03, "soft"), (0.015, "hard"), (0.03, "hard"), (0.045, "soft"), (0.005, "low"),
+        (0.015, "low"), (0.021, "hard"), (0.041, "soft"), (0.059, "soft"), (0.061, "high"),
+    ]  # fmt: skip
+    seen = []
+    for i, (free, _) in enumerate(trajectory):
+        d = esx.decide(esx_obs(free, t=float(i), polled=0.0))
+        seen.append(STATE_NAMES[esx.state])
+        # Balloon first, swap as a last resort: the host swaps only in hard and low.
+        assert d.host_swap is (esx.state >= 2)
+        assert (d.block is not None) is (esx.state == 3)
+    assert seen == [name for _, name in trajectory]
+
+
+def test_esx_tax_reclaims_idle_memory_first():
+    from sim_core.controllers.esx import Esx, EsxParams, revoke
+
+    f = np.array([0.0, 1.0])  # guest 0 idle, guest 1 active; equal shares
+    pages = np.array([100.0, 100.0])
+    for tau, expected in ((0.0, [55.0, 55.0]), (0.75, [22.0, 88.0])):
+        esx = Esx(EsxParams(tax_rate=tau), setup(2))
+        # rho = S / (P (f + k (1 - f))), k = 1 / (1 - tau): with tau 0.75 an idle page costs
+        # 4: revocation takes from the idle VM until 4 P_idle = P_active, then from both:
+        # 100 - x = 4 (100 - y), x + y = 90 -> idle 22, active 88. Untaxed: 55 each.
+        out = revoke(pages, esx.cost_per_share(np.ones(2), f), np.zeros(2), 90.0)
+        np.testing.assert_allclose(out, expected, atol=1e-6)
+    # The floor holds: nothing below it, the rest taken from the other VM.
+    esx = Esx(EsxParams(), setup(2))
+    out = revoke(pages, esx.cost_per_share(np.ones(2), f), np.array([50.0, 0.0]), 90.0)
+    np.testing.assert_allclose(out, [50.0, 60.0], atol=1e-6)
+
+
+def test_esx_balloons_each_vm_by_what_its_allocation_says():
+    from sim_core.controllers.esx import Esx, EsxParams
+
+    esx = Esx(EsxParams(tax_rate=0.0), setup(2))
+    # Soft state (3% free of 1000 MiB): bring free back to 6%, 30 MiB, taken by
+    # proportional share from the VM holding more host memory (rss 820 vs 780 MiB):
+    # level L with 820 - L + max(0, 780 - L) = 30 -> L = 790: 30 MiB from guest 0.
+    d = esx.decide(esx_obs(0.03, t=1.0, polled=1.0, rss=(820 * MIB, 780 * MIB)))
+    assert STATE_NAMES[esx.state] == "soft" and d.host_swap is False
+    np.testing.assert_allclose(d.balloon_kib, [30 * MIB, 0], atol=8)
+    # Between polls the targets stand.
+    d = esx.decide(esx_obs(0.03, t=2.0, polled=1.0, rss=(700 * MIB, 700 * MIB)))
+    np.testing.assert_allclose(d.balloon_kib, [0, 0])  # the hand-built target_kib: unchanged
+
+
+def test_esx_refuses_thresholds_out_of_order():
+    with pytest.raises(ConfigError, match=r"hypervisor.params.high_pct: thresholds must fall"):
+        build_config({}, **{"hypervisor.policy": "esx", "hypervisor.params.soft_pct": 7.0})
+
+
+# ---- pff: Chu and Opderbeck's inter-fault interval rule ---------------------------------------
+def pff_obs(t: float, faults, psi_us, cold_pages=None) -> Observation:
+    from sim_core.observation import ColdAges
+
+    obs = observation(host_free_kib=500 * MIB, actual=[1000 * MIB] * 3, unused=[0] * 3,
+                      maximum=[1000 * MIB] * 3, t=t, target=[100 * MIB] * 3)  # fmt: skip
+    guests = dataclasses.replace(obs.guests, major_fault=np.array(faults),
+                                 psi_some_us=np.array(psi_us, float))  # fmt: skip
+    cold = None
+    if cold_pages is not None:
+        hist = np.zeros((3, 64), np.int64)
+        hist[:, 0] = 1000
+        hist[:, 5] = cold_pages
+        cold = ColdAges(hist=hist, promotions=np.zeros((3, 64), np.int64), period_s=10.0, scans=5)
+    return dataclasses.replace(obs, guests=guests, cold_ages=cold)
+
+
+def test_pff_grows_a_guest_faulting_faster_than_t_and_shrinks_one_faulting_slower():
+    from sim_core.controllers.pff import PageFaultFrequency, PffParams
+
+    pff = PageFaultFrequency(PffParams(critical_interval_ms=10.0), setup(3))
+    assert pff.decide(pff_obs(5.0, [0, 0, 0], [0, 0, 0], [0, 0, 0])) is None  # first poll
+    # Over 5 s: guest 0 faults 1000 times (5 ms apart < T: deflate by the 1000 faulting
+    # pages, 4000 KiB); guest 1 faults 10 times (0.5 s apart: inflate by its 2000 cold
+    # pages, 8000 KiB); guest 2 faults 400 times in 5 s but stalled 3 s of them, so in its
+    # own virtual time they are 2 s / 400 = 5 ms apart: it grows too (by 1600 KiB).
+    out = pff.decide(pff_obs(10.0, [1000, 10, 400], [0, 0, 3e6], [0, 2000, 0]))
+    np.testing.assert_array_equal(out, [100 * MIB - 4000, 100 * MIB + 8000, 100 * MIB - 1600])
+    # No new poll: no decision. Moves are capped at 5% of guest memory (50 MiB).
+    assert pff.decide(pff_obs(10.0, [1000, 10, 400], [0, 0, 3e6], [0, 2000, 0])) is None
+    out = pff.decide(pff_obs(15.0, [10**6, 10, 400], [0, 0, 3e6], [0, 10**6, 0]))
+    np.testing.assert_array_equal(out[:2], [50 * MIB, 150 * MIB])

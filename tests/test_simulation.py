@@ -167,7 +167,7 @@ def test_ballooned_vm_is_a_little_slower_than_a_vm_configured_with_that_memory(m
         {"hypervisor.policy": "aggressive", "vms.workload": "db", "host.swap_policy": "clock"},
         {"hypervisor.policy": "mom", "vms.guest_policy": "lru", "host.discard_clean": True},
         {"hypervisor.policy": "ws", "vms.guest_policy": "ws", "host.pin_guest_swap": True},
-        {"hypervisor.policy": "proportional", "vms.guest_policy": "fifo", "vms.workload": "phases"},
+        {"hypervisor.policy": "esx", "vms.guest_policy": "fifo", "vms.workload": "phases"},
         {"hypervisor.policy": "pff", "vms.guest_policy": "random", "vms.workload": "scan"},
         {"hypervisor.policy": "static", "vms.balloon_mib": 40, "vms.guest_policy": "file_first"},
         {"hypervisor.policy": "none", "vms.guest_policy": "clock", "vms.swap_mib": 1},

@@ -27,14 +27,16 @@ from sim_core.controllers.base import (
     check_answer,
 )
 from sim_core.controllers.basic import Aggressive, NoBalloon, Static
+from sim_core.controllers.esx import Esx
 from sim_core.controllers.mom import Mom
+from sim_core.controllers.pff import PageFaultFrequency
 from sim_core.controllers.ws import WorkingSet
 from sim_core.params import parse_params
 
 ENTRY_POINT_GROUP = "balloonlab.controllers"
 
 CONTROLLERS: dict[str, type[Controller]] = {
-    c.name: c for c in (NoBalloon, Static, Aggressive, Mom, WorkingSet)
+    c.name: c for c in (NoBalloon, Static, Aggressive, Mom, WorkingSet, Esx, PageFaultFrequency)
 }
 
 __all__ = [

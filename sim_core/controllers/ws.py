@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim_core.controllers.activity import ActiveFraction
 from sim_core.controllers.base import Controller, Setup, clamp_targets
 from sim_core.observation import Observation
 from sim_core.params import param
@@ -56,25 +57,16 @@ class WorkingSet(Controller):
         super().__init__(params, setup)
         self.sample_pages = params.sample_pages
         self.sample_period_s = params.sample_period_s
-        self.fast: np.ndarray | None = None
-        self.slow: np.ndarray | None = None
-        self.seen = float("nan")
+        self.active = ActiveFraction(params.fast_alpha, params.slow_alpha)
 
     def decide(self, obs: Observation) -> np.ndarray | None:
-        p, s = self.params, obs.sample
-        if s is None or np.isnan(s.completed_s):
+        p = self.params
+        active = self.active.update(obs.sample)
+        if active is None:
             return None  # no completed sample yet
-        if s.completed_s != self.seen:
-            self.seen = s.completed_s
-            if self.fast is None:
-                self.fast, self.slow = s.active.copy(), s.active.copy()
-            else:
-                self.fast += p.fast_alpha * (s.active - self.fast)
-                self.slow += p.slow_alpha * (s.active - self.slow)
-        assert self.fast is not None and self.slow is not None
         maximum = obs.guests.maximum_kib.astype(np.float64)
         actual = maximum - obs.balloon_kib
-        wss = np.maximum(self.fast, self.slow) * actual
+        wss = active * actual
         want = maximum - wss * (1.0 + p.headroom_pct / 100.0)
         short = obs.host.unused_kib < p.pressure_free_pct / 100.0 * obs.host.total_kib
         step = p.max_step_pct / 100.0 * maximum
