@@ -100,6 +100,10 @@ CLAIMS: dict[str, str] = {
         "The simulated LRU hit ratio agrees with Che's approximation within 0.01 at every "
         "cache size and Zipf exponent."
     ),
+    "controllers": (
+        "Ballooning before swapping pays: on every workload and overcommit ratio some "
+        "balloon controller's steady-state throughput beats host swapping alone (`none`)."
+    ),
 }
 
 
@@ -545,6 +549,34 @@ def check_fig11_che_validation(rows: Rows) -> Claim:
     return _verdict(figure, numbers, conditions)
 
 
+# ---- the controller shoot-out --------------------------------------------------------------
+
+
+def check_controllers(rows: Rows) -> Claim:
+    """Per (workload, overcommit): the best balloon controller against ``none``."""
+    figure = "controllers"
+    numbers: dict[str, Any] = {}
+    conditions: list[tuple[str, bool]] = []
+    scenarios: dict[tuple[str, float], dict[str, float]] = defaultdict(dict)
+    for r in rows:
+        scenarios[(str(r["workload"]), _num(r["overcommit"]))][str(r["policy"])] = _num(
+            r["throughput_steady"]
+        )
+    for (workload, ratio), by_policy in sorted(scenarios.items()):
+        where = f"{workload} at {ratio:g}x"
+        others = {p: v for p, v in by_policy.items() if p != "none" and not math.isnan(v)}
+        if "none" not in by_policy or not others:
+            conditions.append((f"{where}: runs of none and of a balloon controller", False))
+            continue
+        best = max(others, key=lambda p: others[p])
+        gain = others[best] / by_policy["none"] - 1 if by_policy["none"] > 0 else math.inf
+        numbers[f"{where}: best controller"] = f"{best} ({100 * gain:+.1f}% vs none)"
+        conditions.append((f"{where}: {best} beats none ({100 * gain:+.1f}%)", gain > 0))
+    if not conditions:
+        conditions.append(("runs of the shoot-out", False))
+    return _verdict(figure, numbers, conditions)
+
+
 CHECKS: dict[str, Callable[[Rows], Claim]] = {
     "fig01_io_amplification": check_fig01_io_amplification,
     "fig02_esc": check_fig02_esc,
@@ -557,4 +589,5 @@ CHECKS: dict[str, Callable[[Rows], Claim]] = {
     "fig09_balloon_overhead": check_fig09_balloon_overhead,
     "fig10_idle_tax": check_fig10_idle_tax,
     "fig11_che_validation": check_fig11_che_validation,
+    "controllers": check_controllers,
 }

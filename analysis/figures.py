@@ -37,6 +37,7 @@ TITLES: dict[str, str] = {
     "fig09_balloon_overhead": "Fig. 9 - Balloon overhead (Waldspurger 2002, fig. 2)",
     "fig10_idle_tax": "Fig. 10 - Idle memory tax",
     "fig11_che_validation": "Fig. 11 - Validation: LRU hit ratio vs Che's approximation",
+    "controllers": "Fig. 12 - Controller shoot-out",
 }
 
 POLICY_COLORS = {
@@ -53,7 +54,9 @@ POLICY_COLORS = {
     "aggressive": "tab:red",
     "static": "tab:cyan",
     "pff": "tab:olive",
-    "proportional": "tab:brown",
+    "esx": "tab:brown",
+    "tmo": "tab:pink",
+    "farmem": "tab:purple",
 }
 
 
@@ -409,6 +412,43 @@ def draw_fig11_che_validation(rows: Rows, path: Path | str) -> Path:
     return _save(fig, path, rows)
 
 
+# ---- the controller shoot-out --------------------------------------------------------------
+
+SHOOT_OUT_PANELS = (
+    ("relative_steady", "steady throughput / native"),
+    ("relative_p5", "p5 throughput / native"),
+    ("sla_violations", "SLA violations (VMs)"),
+    ("psi_some", "guest memory PSI (some)"),
+    ("profit_per_host_hour", "profit ($ per host-hour)"),
+)
+
+
+def draw_controllers(rows: Rows, path: Path | str) -> Path:
+    """One column per workload, one row per metric; a line per controller over overcommit."""
+    workloads = sorted({str(r["workload"]) for r in rows}) or ["-"]
+    fig, axes = _new("controllers", ncols=len(workloads), nrows=len(SHOOT_OUT_PANELS),
+                     size=(max(7.0, 4.2 * len(workloads)), 2.6 * len(SHOOT_OUT_PANELS)))  # fmt: skip
+    markers = "osD^v<>P*X"
+    for col, workload in enumerate(workloads):
+        mine = [r for r in rows if str(r["workload"]) == workload]
+        series = _series(mine, "policy", "overcommit")
+        for row, (metric, label) in enumerate(SHOOT_OUT_PANELS):
+            ax = axes[row][col]
+            for i, (policy, group) in enumerate(series.items()):
+                xs, ys = _xy(group, "overcommit", metric)
+                ax.plot(xs, ys, marker=markers[i % len(markers)], markersize=5, alpha=0.85,
+                        color=POLICY_COLORS.get(str(policy)), label=str(policy))  # fmt: skip
+            if row == 0:
+                ax.set_title(f"workload {workload}", fontsize="medium")
+            if col == 0:
+                ax.set_ylabel(label, fontsize="small")
+            if row == len(SHOOT_OUT_PANELS) - 1:
+                ax.set_xlabel("host overcommit")
+            ax.grid(alpha=0.3)
+    _legend(axes[0][-1], title="controller", fontsize="x-small")
+    return _save(fig, path, rows)
+
+
 DRAW: dict[str, Callable[[Rows, Path | str], Path]] = {
     "fig01_io_amplification": draw_fig01_io_amplification,
     "fig02_esc": draw_fig02_esc,
@@ -421,4 +461,5 @@ DRAW: dict[str, Callable[[Rows, Path | str], Path]] = {
     "fig09_balloon_overhead": draw_fig09_balloon_overhead,
     "fig10_idle_tax": draw_fig10_idle_tax,
     "fig11_che_validation": draw_fig11_che_validation,
+    "controllers": draw_controllers,
 }

@@ -122,6 +122,11 @@ FIGURES: tuple[FigureDef, ...] = (
             "grid": {"vms.workload_params.alpha": [0.8], "replay.cache_mib": [4, 16, 64, 128]},
         },
     ),
+    # 40 s: every controller has acted (mom four times, esx and ws after their first 30-s
+    # sample); the full sweep runs 120 s at three overcommit ratios.
+    FigureDef(
+        "controllers", {"replicates": 1, "base": {"ticks": 400}, "grid": {"host.overcommit": [1.4]}}
+    ),  # fmt: skip
 )
 
 BY_NAME: dict[str, FigureDef] = {f.name: f for f in FIGURES}

@@ -59,6 +59,14 @@ TINY: dict[str, dict] = {
         "base": {"replay.references": 40_000},
         "grid": {"vms.workload_params.alpha": [0.8], "replay.cache_mib": [4, 16]},
     },
+    "controllers": {
+        "base": {"ticks": 12, "vms.count": 2, "vms.mem_mib": 64},
+        "grid": {
+            "hypervisor.policy": ["none", "mom"],
+            "vms.workload": ["db"],
+            "host.overcommit": [1.4],
+        },
+    },
 }
 
 
@@ -225,6 +233,18 @@ def fig11(che_at_16: float = 0.502) -> list[dict]:
     ]
 
 
+def controllers(mom_at_zipf: float = 120.0) -> list[dict]:
+    rows = []
+    for workload, none, mom, esx in (
+        ("db", 100.0, 110.0, 90.0),
+        ("zipf", 100.0, mom_at_zipf, 95.0),
+    ):
+        for policy, thr in (("none", none), ("mom", mom), ("esx", esx)):
+            rows.append({"policy": policy, "workload": workload, "overcommit": 1.4,
+                         "throughput_steady": thr})  # fmt: skip
+    return rows
+
+
 CASES = {
     "fig01_io_amplification": (fig01(), fig01(balloon_io=1.5)),
     "fig02_esc": (fig02(), fig02(esc_writebacks=130.0)),
@@ -237,6 +257,7 @@ CASES = {
     "fig09_balloon_overhead": (fig09(), fig09(ballooned_96=120_000.0)),
     "fig10_idle_tax": (fig10(), fig10(taxed_idle_factor=1.0)),
     "fig11_che_validation": (fig11(), fig11(che_at_16=0.53)),
+    "controllers": (controllers(), controllers(mom_at_zipf=99.0)),
 }
 
 
