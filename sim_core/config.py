@@ -47,9 +47,9 @@ def knob(
     return field(default=default, metadata=meta)
 
 
-# QEMU's cache=writeback (a host page cache of guest blocks under the host's dirty limits)
-# is not modelled yet: only cache=none, the oVirt and OpenStack default, is accepted.
-GUEST_CACHE_MODES = ("none",)
+# QEMU's guest disk cache modes: none (O_DIRECT, the oVirt and OpenStack default) and
+# writeback (through the host page cache, under the host's dirty limits; sim_core.host_cache).
+GUEST_CACHE_MODES = ("none", "writeback")
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,8 @@ class HostConfig:
     )  # fmt: skip
     cache: str = knob(
         "none", "", "how guest disk images use host memory: none (O_DIRECT; only requests in "
-        "flight hold host buffers); writeback is not modelled yet",
+        "flight hold host buffers) or writeback (a host page cache of guest file and swap "
+        "blocks, reclaimable, written back under the host's dirty limits)",
         choices=GUEST_CACHE_MODES,
         source="QEMU -drive cache=none|writeback (block/file-posix.c); oVirt uses cache=none",
     )  # fmt: skip
@@ -167,6 +168,21 @@ class HostConfig:
         "mitigation; with cache=none its swap blocks are never in host memory)",
     )  # fmt: skip
     pin_fault_rate: float = knob(50.0, "faults/s", "guest fault rate over which its swap is pinned")
+    dirty_ratio: float = knob(
+        20.0, "% of dirtyable memory", "host.cache = writeback: guest writes wait over this "
+        "much dirty host page cache (free + cache is dirtyable)",
+        source="Linux vm.dirty_ratio default 20 (Documentation/admin-guide/sysctl/vm.rst)",
+    )  # fmt: skip
+    dirty_background_ratio: float = knob(
+        10.0, "% of dirtyable memory", "host.cache = writeback: the host flusher writes back "
+        "above this", source="Linux vm.dirty_background_ratio default 10 (sysctl/vm.rst)",
+    )  # fmt: skip
+    cache_copy_us: float = knob(
+        2.0, "us", "host.cache = writeback: a guest request served by the host page cache "
+        "(QEMU's pread/pwrite of 4 KiB: syscall plus copy)",
+        source="4 KiB memcpy at ~10 GB/s ~0.4 us plus a ~1 us syscall (lmbench bw_mem, "
+        "lat_syscall)",
+    )  # fmt: skip
     io_buffer_kib: int = knob(
         4, "KiB per request", "host memory held for each guest request in flight (bounce buffers, "
         "virtqueue descriptors); 0 cuts the swap-storm feedback",
@@ -564,9 +580,13 @@ def _validate(cfg: SimConfig) -> None:
     _require(
         h.swap_mib is not None and h.swap_mib >= 0, "host.swap_mib", "must be >= 0", h.swap_mib
     )
-    if h.cache == "writeback":
-        raise ConfigError("host.cache: 'writeback' (host page cache) is not modelled yet; use none")
     _choice(h.cache, "host.cache", GUEST_CACHE_MODES)
+    _require(
+        0 <= h.dirty_background_ratio < h.dirty_ratio <= 100,
+        "host.dirty_background_ratio", "needs 0 <= background < dirty_ratio <= 100",
+        h.dirty_background_ratio,
+    )  # fmt: skip
+    _require(h.cache_copy_us >= 0, "host.cache_copy_us", "must be >= 0", h.cache_copy_us)
     d = cfg.disk
     _require(d.read_latency_us > 0, "disk.read_latency_us", "must be > 0", d.read_latency_us)
     _require(d.write_latency_us > 0, "disk.write_latency_us", "must be > 0", d.write_latency_us)

@@ -23,8 +23,15 @@ import math
 from numba import njit
 
 from sim_core.balloon import balloon_deflate
-from sim_core.block_device import dev_next_completion, dev_queue_length, dev_read
+from sim_core.block_device import dev_queue_length, dev_read
 from sim_core.guest_reclaim import direct_reclaim, kswapd
+from sim_core.host_cache import (
+    block_of_page,
+    cache_drop_clean,
+    cache_insert_clean,
+    cached_read,
+    host_flush,
+)
 from sim_core.host_memory import (
     FREED,
     NOTHING,
@@ -71,6 +78,7 @@ from sim_core.state import (
     FILE,
     FR_PAGE,
     FREE_TOP,
+    H_CACHE_ON,
     H_FREE,
     H_IOBUF,
     H_IOBUF_PER_REQ_X1000,
@@ -108,7 +116,7 @@ from sim_core.state import (
     USED,
     VTIME,
 )
-from sim_core.writeback import flush, over_dirty_limit, pop_free, reap
+from sim_core.writeback import flush, next_io_completion, over_dirty_limit, pop_free, reap
 
 DONE, BLOCKED, DEAD = 0, 1, 2
 QUANTUM_MS = 0.05  # a guest runs at most this far ahead of the others' clocks
@@ -118,7 +126,7 @@ IDLE_RETRY_MS = 1.0  # a guest with nothing to wait for retries after this long
 @njit(cache=True)
 def _wake_time(w, t):
     """When a blocked guest should retry: the device's next completion."""
-    nxt = dev_next_completion(w)
+    nxt = next_io_completion(w)
     if math.isinf(nxt):
         return t + IDLE_RETRY_MS
     return max(nxt, t + 1e-6)
@@ -132,7 +140,7 @@ def _ensure_host_frame(w, g, t):
         r = host_reclaim_one(w, t)
         if r == FREED:
             continue
-        if r == NOTHING and math.isinf(dev_next_completion(w)):
+        if r == NOTHING and math.isinf(next_io_completion(w)):
             victim = oom_victim(w)  # no frame, nothing to take, nothing on its way
             oom_kill(w, victim)
             if victim == g or victim < 0:
@@ -181,6 +189,26 @@ def _host_side(w, g, f, t):
 
 
 @njit(cache=True)
+def _guest_disk_read(w, g, p, swapped, start):
+    """Guest g reads page p's disk block (its swap slot's, if ``swapped``) at ``start``:
+    from the host page cache when it holds the block, else from the device - and then it
+    is cached if a host frame is free or a clean cached block makes room. Returns when
+    the data is there."""
+    if w.hi[H_CACHE_ON] == 0:
+        w.hcnt[HC_READS] += 1
+        return dev_read(w, start)
+    b = block_of_page(w, p, swapped)
+    done = cached_read(w, g, b, start)
+    if done >= 0.0:
+        return done
+    w.hcnt[HC_READS] += 1
+    done = dev_read(w, start)
+    if w.hi[H_FREE] > 0 or cache_drop_clean(w):
+        cache_insert_clean(w, b)
+    return done
+
+
+@njit(cache=True)
 def _throttle(w, g, t):
     """balance_dirty_pages: the writer sleeps until a write completes (kicking the flusher)."""
     flush(w, g, t)
@@ -198,7 +226,7 @@ def _get_free_frame(w, g, t):
     r = direct_reclaim(w, g, t, EVICTOR_GUEST)
     if r == FREED:
         return DONE, t
-    if r != NOTHING and not math.isinf(dev_next_completion(w)):
+    if r != NOTHING and not math.isinf(next_io_completion(w)):
         w.cnt[g, C_DIRECT_WAITS] += 1
         wake = _wake_time(w, t)
         guest_stall(w, g, t, wake)
@@ -265,8 +293,7 @@ def fault(w, g, p, wr, t):
         w.cnt[g, C_MINOR] += 1
     else:
         start = t + w.gf[g, MAJOR_MS]
-        w.hcnt[HC_READS] += 1
-        done = dev_read(w, start)
+        done = _guest_disk_read(w, g, p, state == SWAPPED, start)
         w.cnt[g, C_MAJOR] += 1
         if state == SWAPPED:
             w.cnt[g, C_SWAP_INS] += 1  # the slot stays with the page: the swap cache
@@ -390,6 +417,8 @@ def background(w, t):
         if w.gi[g, STALLED] == STALL_RUNS:
             flush(w, g, t)
             kswapd(w, g, t, EVICTOR_GUEST)
+    if w.hi[H_CACHE_ON] == 1:
+        host_flush(w, t)  # before kswapd's swap-outs: dirty cache cannot go any other way
     host_kswapd(w, t)
     update_io_buffers(w)
 

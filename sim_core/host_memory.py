@@ -15,6 +15,8 @@ Rules, after Linux mm/vmscan.c and mm/swap_state.c applied to a QEMU process:
   (Linux frees swap cache on a write fault when swap runs full: we always do).
 - ``discard_clean`` (VSwapper's Swap Mapper): a frame that mirrors a guest disk block,
   unmodified since the block was read or written, is dropped instead of written.
+- With ``host.cache = writeback`` the host page cache of guest disk blocks shares this
+  memory; reclaim drops its clean blocks before touching guest frames (sim_core.host_cache).
 - Host swap is finite: with no free frame, no victim that can go and no write in flight,
   the host OOM-kills the guest with the most resident memory (Linux oom_badness ~ rss).
 Divergences: one host LRU-less pool (no active/inactive lists); no swap readahead; no
@@ -27,6 +29,7 @@ from numba import njit
 
 from sim_core.block_device import dev_try_write
 from sim_core.fastrng import next_below
+from sim_core.host_cache import cache_drop_clean
 from sim_core.state import (
     BACKED,
     C_HOST_DISCARDS,
@@ -44,6 +47,7 @@ from sim_core.state import (
     FB_STATE,
     FILE,
     FR_GUEST,
+    H_CACHE_ON,
     H_DISCARD,
     H_FREE,
     H_HAND,
@@ -198,8 +202,11 @@ def _host_victim(w):
 
 @njit(cache=True)
 def host_reclaim_one(w, t):
-    """Reclaim one guest frame blindly: discard it, drop its current swap copy, or start
-    writing it to host swap. Returns FREED, SUBMITTED, REFUSED or NOTHING."""
+    """Reclaim one host frame: a clean block of the host page cache if there is one, else a
+    guest frame chosen blindly - discard it, drop its current swap copy, or start writing
+    it to host swap. Returns FREED, SUBMITTED, REFUSED or NOTHING."""
+    if w.hi[H_CACHE_ON] == 1 and cache_drop_clean(w):
+        return FREED
     f = _host_victim(w)
     if f < 0:
         return NOTHING

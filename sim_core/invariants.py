@@ -27,6 +27,12 @@ from sim_core.state import (
     FR_PAGE,
     FREE,
     FREE_TOP,
+    H_CACHE,
+    H_CACHE_DIRTY,
+    H_CACHE_N,
+    H_CACHE_ON,
+    H_CACHE_WB,
+    H_CQ_N,
     H_FREE,
     H_IOBUF,
     H_NFRAMES,
@@ -35,6 +41,11 @@ from sim_core.state import (
     H_SWAP_USED,
     H_TOTAL,
     H_WRITEBACK,
+    HCB_DIRTY,
+    HCB_NONE,
+    HCB_STATE,
+    HCB_WB,
+    HCL_POS,
     HOST_DISCARDED,
     HOST_SWAPPED,
     HOST_WRITEBACK,
@@ -89,11 +100,12 @@ def violations(w: World) -> list[str]:
         if w.gi[g, STALLED] != STALL_KILLED:
             out += _guest(w, g)
     hi = w.hi
-    if hi[H_FREE] < 0 or hi[H_FREE] + hi[H_NRES] + hi[H_IOBUF] != hi[H_TOTAL]:
+    if hi[H_FREE] < 0 or hi[H_FREE] + hi[H_NRES] + hi[H_IOBUF] + hi[H_CACHE] != hi[H_TOTAL]:
         out.append(
             f"host: free {hi[H_FREE]} + resident {hi[H_NRES]} + buffers {hi[H_IOBUF]}"
-            f" != total {hi[H_TOTAL]}"
+            f" + page cache {hi[H_CACHE]} != total {hi[H_TOTAL]}"
         )
+    out += _host_cache(w)
     nf = hi[H_NFRAMES]
     hstate = w.fb[:nf, FB_HSTATE]
     in_memory = int(((hstate == BACKED) | (hstate == HOST_WRITEBACK)).sum())
@@ -171,4 +183,28 @@ def _guest(w: World, g: int) -> list[str]:
     swapped = (hstate == HOST_SWAPPED) | (hstate == HOST_DISCARDED)
     if in_memory.sum() != gi[N_BACKED] or swapped.sum() != gi[N_HSWAPPED]:
         out.append(f"guest {g}: host backing tallies disagree with frame states")
+    return out
+
+
+def _host_cache(w: World) -> list[str]:
+    """The host page cache's tallies agree with its blocks and its list."""
+    hi = w.hi
+    if hi[H_CACHE_ON] == 0:
+        return [] if hi[H_CACHE] == 0 else [f"host: {hi[H_CACHE]} cache frames with no cache"]
+    out = []
+    state = w.hcb[:, HCB_STATE]
+    cached = int((state != HCB_NONE).sum())
+    dirty = int(((state == HCB_DIRTY) | (state == HCB_WB)).sum())
+    wb = int((state == HCB_WB).sum())
+    listed = int((w.hcl[:, HCL_POS] >= 0).sum())
+    in_transit = int(hi[H_CQ_N])  # copies reserve a frame and count dirty before they land
+    if listed != cached or listed != hi[H_CACHE_N]:
+        out.append(f"host cache: {cached} blocks cached, {listed} listed, tally {hi[H_CACHE_N]}")
+    if hi[H_CACHE] < cached or hi[H_CACHE] > cached + in_transit:
+        out.append(f"host cache: {hi[H_CACHE]} frames for {cached} blocks + {in_transit} copies")
+    if wb != hi[H_CACHE_WB] or not dirty <= hi[H_CACHE_DIRTY] <= dirty + in_transit:
+        out.append(
+            f"host cache: dirty tally {hi[H_CACHE_DIRTY]} (blocks {dirty}, copies "
+            f"{in_transit}), writeback tally {hi[H_CACHE_WB]} (blocks {wb})"
+        )
     return out

@@ -271,4 +271,4 @@ class Monitor:
 
 def host_cache_kib(w, kib: int) -> int:
     """Host page cache holding guest disk blocks (0 with host.cache = none)."""
-    return 0
+    return int(w.hi[C.H_CACHE]) * kib

@@ -94,7 +94,7 @@ TICK_COLUMNS = (
     "guest_swap_mib", "dirty_mib", "writeback_mib", "backed_mib", "host_swapped_mib",
     "stalled", "psi_some", "psi_full", "host_free_mib", "io_queue", "io_buffers_mib",
     "host_swap_used_mib", "host_swap_outs", "host_swap_ins", "host_discards", "disk_reads",
-    "disk_writes",
+    "disk_writes", "host_cache_mib", "host_cache_dirty_mib",
 )  # fmt: skip
 
 _COUNTER_COLUMNS = {
@@ -163,6 +163,7 @@ class Simulation:
             host_frames=host_frames,
             ref_buffer=int(self.ref_capacity.max()),
             device=device,
+            host_cache=cfg.host.cache == "writeback",
         )
         for g, vm in enumerate(cfg.vms):
             mem = int(self.mem_pages[g])
@@ -170,6 +171,7 @@ class Simulation:
             w.gf[g, MINOR_MS] = vm.minor_fault_us / 1000.0
             w.gf[g, MAJOR_MS] = vm.major_fault_us / 1000.0
             w.gf[g, HOST_FAULT_MS] = vm.host_fault_us / 1000.0
+            w.gf[g, C.CACHE_COPY_MS] = cfg.host.cache_copy_us / 1000.0
             w.gi[g, WS_TAU] = max(1, int(vm.ws_tau_s * 1000.0 / self.ref_ms[g]))
             w.gi[g, DEFLATE_ON_OOM] = int(vm.deflate_on_oom)
             w.gi[g, FREE_LOW] = max(1, int(mem * vm.free_low_pct / 100))
@@ -178,6 +180,8 @@ class Simulation:
             w.gi[g, DIRTY_BG] = int(mem * vm.dirty_background_ratio / 100)
         w.hi[H_LOW] = self.host_low
         w.hi[H_HIGH] = self.host_high
+        w.hi[C.H_DIRTY_RATIO_X100] = int(round(cfg.host.dirty_ratio * 100))
+        w.hi[C.H_DIRTY_BG_X100] = int(round(cfg.host.dirty_background_ratio * 100))
         w.hi[H_SWAP_POLICY] = 0 if cfg.host.swap_policy == "random" else 1
         w.hi[H_DISCARD] = int(cfg.host.discard_clean)
         w.hi[H_SWAP_CAP] = cfg.pages(cfg.host.swap_mib)
@@ -427,6 +431,8 @@ class Simulation:
         r["host_discards"][host] = hdelta[C.HC_DISCARDS]
         r["disk_reads"][host] = ddelta[block_device.DV_READS]
         r["disk_writes"][host] = ddelta[block_device.DV_WRITES]
+        r["host_cache_mib"][host] = w.hi[C.H_CACHE] * mib
+        r["host_cache_dirty_mib"][host] = w.hi[C.H_CACHE_DIRTY] * mib
         r["host_swap_outs"][self._row : host] = delta[:, C.C_HOST_SWAP_OUTS]
         r["host_discards"][self._row : host] = delta[:, C.C_HOST_DISCARDS]
         self._row += n + 1
@@ -521,6 +527,9 @@ class Simulation:
             host_swap_ins=int(h[C.HC_SWAP_INS]),
             host_discards=int(h[C.HC_DISCARDS]),
             host_swap_cache_drops=int(h[C.HC_SWAPCACHE_DROPS]),
+            host_cache_hits=int(h[C.HC_CACHE_HITS]),
+            host_cache_misses=int(h[C.HC_CACHE_MISSES]),
+            host_cache_throttles=int(h[C.HC_CACHE_THROTTLES]),
             host_faults=int(total[C.C_HOST_FAULTS]),
             host_direct_waits=int(h[C.HC_DIRECT_WAITS]),
             disk_reads=int(w.dvi[block_device.DV_READS]),
@@ -564,6 +573,7 @@ class Simulation:
             host_swap_used_mib_end=float(w.hi[H_SWAP_USED] * cfg.page_kib / 1024.0),
             host_swap_peak_mib=float(self._per_tick("host_swap_used_mib")[:, -1].max()),
             host_io_buffers_peak_mib=float(self._per_tick("io_buffers_mib")[:, -1].max()),
+            host_cache_peak_mib=float(self._per_tick("host_cache_mib")[:, -1].max()),
             disk_queue_peak=int(self._per_tick("io_queue")[:, -1].max()),
             host_free_min_mib=float(self._per_tick("host_free_mib")[:, -1].min()),
             simulated_seconds=seconds,

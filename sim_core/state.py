@@ -95,7 +95,8 @@ MAJOR_MS = 3  # CPU time of a major fault beyond the device wait
 HOST_FAULT_MS = 4  # CPU time of a host fault beyond the device wait
 STALL_MS = 5  # this tick: time stalled on guest memory (guest PSI)
 IDLE_FROM = 6  # this tick: when the guest ran out of work (tick end when it did not)
-GF_COLS = 7
+CACHE_COPY_MS = 7  # time of a request served by the host page cache (host.cache_copy_us)
+GF_COLS = 8
 
 # ---- per-guest counters (cnt) ----------------------------------------------------------------
 C_REFS = 0
@@ -150,7 +151,20 @@ H_TOTAL = 11  # host frames available to guests and I/O buffers
 H_OOM_KILLED = 12  # the guest the host OOM-killed, -1 if none
 H_LOW = 13  # host watermarks, frames
 H_HIGH = 14
-HI_COLS = 16
+# The host page cache of guest disk blocks (host.cache = "writeback"; sim_core.host_cache)
+H_CACHE_ON = 15  # 1 with host.cache = writeback
+H_CACHE = 16  # host frames holding cached blocks (dirty and in transit included)
+H_CACHE_DIRTY = 17  # cached blocks dirty or being written back
+H_CACHE_WB = 18  # cached blocks being written back
+H_CACHE_HAND = 19  # reclaim's clock hand over the cached-block list
+H_CACHE_FLUSH = 20  # the host flusher's position in that list
+H_CACHE_N = 21  # blocks in the cached-block list
+H_BLOCK_SWAP0 = 22  # block number of guest swap slot 0 (file page p is block p)
+H_DIRTY_RATIO_X100 = 23  # vm.dirty_ratio, in hundredths of a percent
+H_DIRTY_BG_X100 = 24  # vm.dirty_background_ratio, likewise
+H_CQ_HEAD = 25  # guest writes copied into the cache, completing: ring (hcq_t, hcq_tag)
+H_CQ_N = 26
+HI_COLS = 27
 
 # ---- host counters (hcnt) --------------------------------------------------------------------
 HC_SWAP_OUTS = 0
@@ -160,10 +174,17 @@ HC_SWAPCACHE_DROPS = 3  # host evictions without a write: the host swap copy was
 HC_READS = 4  # device reads, every cause
 HC_WRITES = 5  # device writes, every cause
 HC_DIRECT_WAITS = 6  # guest faults that waited for a host swap write to free a frame
-HCNT_COLS = 7
+HC_CACHE_HITS = 7  # guest reads served by the host page cache
+HC_CACHE_MISSES = 8  # guest reads of blocks not cached (read from the device)
+HC_CACHE_DROPS = 9  # clean cached blocks host reclaim dropped
+HC_CACHE_FLUSHES = 10  # dirty cached blocks the host flusher wrote to the device
+HC_CACHE_THROTTLES = 11  # guest writes held back by the host's dirty limit
+HCNT_COLS = 12
 
-# Tags of writes on the device: guest frame f -> f; host swap-out of guest frame f -> HOST_TAG + f
+# Tags of writes on the device: guest frame f -> f; host swap-out of guest frame f -> HOST_TAG + f;
+# the host flusher's write of cached block b -> CACHE_TAG + b
 HOST_TAG = 1 << 40
+CACHE_TAG = 1 << 41
 PSI_CAP = 2048  # stall intervals kept per guest per tick; more merge into the last one
 
 POLICY_IDS = {
@@ -201,6 +222,12 @@ STK_FREE, STK_BAL = 0, 1
 # hu (int32, per guest frame): a dense list of the frames in host memory, and each frame's
 # place in it (-1 when not in host memory)
 HU_RES, HU_POS = 0, 1
+# hcb (int8, per guest disk block: file pages, then swap slots): host page cache state and
+# accessed bit; hcl (int32, per block): the dense list of cached blocks and each one's place
+HCB_STATE, HCB_ACC = 0, 1
+HCB_NONE, HCB_CLEAN, HCB_DIRTY, HCB_WB = 0, 1, 2, 3
+HCL_BLOCK, HCL_POS = 0, 1
+CACHE_QUEUE = 4096  # guest writes being copied into the host page cache, at most
 
 WORLD_FIELDS = (
     "fr", "fb", "fl",  # frames: int32 columns, int8 columns, last use (int64)
@@ -213,6 +240,7 @@ WORLD_FIELDS = (
     "hi", "hcnt", "hrng",  # host: ints, counters, rng stream
     "ref_page", "ref_write",  # reference buffers: row g holds guest g's next ones
     "psi_iv",  # per guest: this tick's intervals stalled on host memory (start, end), ms
+    "hcb", "hcl", "hcq_t", "hcq_tag",  # host page cache: blocks, cached list, copy queue
 ) + DEVICE_FIELDS  # fmt: skip
 
 
@@ -258,10 +286,12 @@ def make_world(
     host_frames: int,
     ref_buffer: int = 1,
     device: dict[str, np.ndarray] | None = None,
+    host_cache: bool = False,
 ) -> World:
     """Allocate the arrays for guests with ``frames[g]`` frames, pages of ``page_kinds[g]``
     and ``swap_slots[g]`` swap slots, on ``device`` (arrays of block_device; a default NVMe
-    device when None). Every frame starts FREE and UNBACKED."""
+    device when None), with a host page cache of guest blocks if ``host_cache``. Every
+    frame starts FREE and UNBACKED."""
     n = len(frames)
     f_total = int(sum(frames))
     p_total = int(sum(len(k) for k in page_kinds))
@@ -300,6 +330,11 @@ def make_world(
     hi[H_OOM_KILLED] = -1
     hu = np.zeros((max(f_total, 1), 2), np.int32)
     hu[:, HU_POS] = -1
+    blocks = p_total + s_total if host_cache else 1  # no cache: no per-block state
+    hcl = np.zeros((max(blocks, 1), 2), np.int32)
+    hcl[:, HCL_POS] = -1
+    hi[H_CACHE_ON] = int(host_cache)
+    hi[H_BLOCK_SWAP0] = p_total
     if device is None:
         device = make_device_arrays(80.0, 20.0, 500_000.0, 32, 256, 5000.0, 2, 16)
     arrays = dict(
@@ -324,6 +359,10 @@ def make_world(
         ref_page=np.zeros((n, max(ref_buffer, 1)), np.int32),
         ref_write=np.zeros((n, max(ref_buffer, 1)), np.uint8),
         psi_iv=np.zeros((n, PSI_CAP, 2), np.float64),
+        hcb=np.zeros((max(blocks, 1), 2), np.int8),
+        hcl=hcl,
+        hcq_t=np.zeros(CACHE_QUEUE if host_cache else 1, np.float64),
+        hcq_tag=np.zeros(CACHE_QUEUE if host_cache else 1, np.int64),
         **device,
     )
     return World(*(arrays[name] for name in WORLD_FIELDS))

@@ -23,12 +23,26 @@ from __future__ import annotations
 
 from numba import njit
 
-from sim_core.block_device import dev_advance, dev_pop_completion, dev_try_write
-from sim_core.host_memory import host_write_done
+from sim_core.block_device import (
+    dev_advance,
+    dev_next_completion,
+    dev_pop_completion,
+    dev_try_write,
+)
+from sim_core.host_cache import (
+    cache_next_done,
+    cache_pop_done,
+    cache_queue_full,
+    cache_submit_write,
+    cache_write_done,
+    write_throttled,
+)
+from sim_core.host_memory import FREED, host_reclaim_one, host_write_done
 from sim_core.policies import ESC, esc_note_cleared, esc_note_reference
 from sim_core.state import (
     ANON,
     C_WRITEBACKS,
+    CACHE_TAG,
     DIRTY_BG,
     DIRTY_LIMIT,
     F_HI,
@@ -45,6 +59,9 @@ from sim_core.state import (
     FR_PAGE,
     FREE,
     FREE_TOP,
+    H_CACHE_ON,
+    H_CQ_N,
+    H_FREE,
     HC_WRITES,
     HOST_TAG,
     N_DIRTY,
@@ -82,10 +99,19 @@ def reclaim_may_write(w, g):
 @njit(cache=True)
 def submit_write(w, g, f, t):
     """Start writing the page in frame f to its disk or swap slot; False when the device's
-    request table has no room (the caller retries later; nothing is lost)."""
-    if not dev_try_write(w, t, f):
-        return False
-    w.hcnt[HC_WRITES] += 1
+    request table has no room (the caller retries later; nothing is lost). With the host
+    page cache the write is copied there instead, if the host's dirty limit and memory
+    allow (sim_core.host_cache)."""
+    if w.hi[H_CACHE_ON] == 1:
+        if cache_queue_full(w) or write_throttled(w):
+            return False
+        if w.hi[H_FREE] <= 0 and host_reclaim_one(w, t) != FREED:
+            return False
+        cache_submit_write(w, g, f, t)
+    else:
+        if not dev_try_write(w, t, f):
+            return False
+        w.hcnt[HC_WRITES] += 1
     w.fb[f, FB_WB] = 1
     w.fb[f, FB_MIRROR] = 1  # the frame matches its disk block once written
     if w.fb[f, FB_MOD] == 1:
@@ -172,13 +198,27 @@ def free_frame(w, g, f):
 
 @njit(cache=True)
 def reap(w, t):
-    """Advance the device to t and finish every write that completed by then."""
+    """Advance the device to t and finish every write that completed by then (and every
+    guest write copied into the host page cache by then)."""
     dev_advance(w, t)
     while True:
         tag, _ = dev_pop_completion(w)
         if tag < 0:
-            return
-        if tag >= HOST_TAG:
+            break
+        if tag >= CACHE_TAG:
+            cache_write_done(w, tag - CACHE_TAG)
+        elif tag >= HOST_TAG:
             host_write_done(w, tag - HOST_TAG)
         else:
             guest_write_done(w, tag)
+    while w.hi[H_CQ_N] > 0:
+        f = cache_pop_done(w, t)
+        if f < 0:
+            return
+        guest_write_done(w, f)
+
+
+@njit(cache=True)
+def next_io_completion(w):
+    """When the next write in flight completes: at the device or into the host cache."""
+    return min(dev_next_completion(w), cache_next_done(w))

@@ -76,12 +76,15 @@ CONFIGS = st.fixed_dictionaries(
         "vms.guest_policy": st.sampled_from(["esc", "clock", "lru", "fifo", "ws"]),
         "vms.dirty_ratio": st.sampled_from([2.0, 20.0]),
         "vms.free_page_reporting": st.booleans(),
-        "hypervisor.policy": st.sampled_from(["none", "mom", "aggressive", "ws", "static"]),
+        "hypervisor.policy": st.sampled_from(
+            ["none", "mom", "aggressive", "ws", "static", "esx", "pff"]
+        ),
         "vms.balloon_mib": st.sampled_from([0, 4]),
         "host.overcommit": st.sampled_from([0.9, 1.3, 1.8, 2.5]),
         "host.swap_mib": st.sampled_from([2, 64]),
         "host.swap_policy": st.sampled_from(["random", "clock"]),
         "host.discard_clean": st.booleans(),
+        "host.cache": st.sampled_from(["none", "writeback"]),
         "disk.preset": st.sampled_from(["nvme", "hdd", "network"]),
         "seed": st.integers(0, 3),
     }

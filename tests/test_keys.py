@@ -41,7 +41,7 @@ def test_keys_cover_every_dataclass_field_with_its_metadata(balloonlab_cli):
     assert "vms.count" in rows
     # Metadata comes straight from knob(): unit, doc, default and choices.
     assert rows["host.reserve_mib"]["unit"] == "MiB" and rows["host.reserve_mib"]["default"] == 64
-    assert rows["host.cache"]["choices"] == ["none"]
+    assert rows["host.cache"]["choices"] == ["none", "writeback"]
     assert rows["host.swap_policy"]["source"].startswith("Waldspurger")
     for key, row in rows.items():
         if key.startswith("vms.workload_params."):

@@ -165,6 +165,14 @@ def test_ballooned_vm_is_a_little_slower_than_a_vm_configured_with_that_memory(m
     "overrides",
     [
         {"hypervisor.policy": "aggressive", "vms.workload": "db", "host.swap_policy": "clock"},
+        {"hypervisor.policy": "aggressive", "vms.workload": "db", "host.cache": "writeback"},
+        {
+            "hypervisor.policy": "mom",
+            "vms.workload": "zipf",
+            "host.cache": "writeback",
+            "host.discard_clean": True,
+            "host.pin_guest_swap": True,
+        },
         {"hypervisor.policy": "mom", "vms.guest_policy": "lru", "host.discard_clean": True},
         {"hypervisor.policy": "ws", "vms.guest_policy": "ws", "host.pin_guest_swap": True},
         {"hypervisor.policy": "esx", "vms.guest_policy": "fifo", "vms.workload": "phases"},
