@@ -31,11 +31,15 @@ BYTES = {
     "slot": 1 + 4 + 4,
     # per host unit (a guest frame in the host's list): hu (2 x int32); slots have none
     "unit": 2 * 4,
-    # per guest: gi (39 x int64), gf (7 x float64), cnt (34 x int64), grng (uint64), and
+    # per guest: gi (39 x int64), gf (8 x float64), cnt (34 x int64), grng (uint64), and
     # psi_iv (PSI_CAP = 2048 intervals x 2 float64)
-    "guest": 39 * 8 + 7 * 8 + 34 * 8 + 8 + 2048 * 2 * 8,
+    "guest": 39 * 8 + 8 * 8 + 34 * 8 + 8 + 2048 * 2 * 8,
     # host tables hi, hcnt, hrng
-    "host": 16 * 8 + 7 * 8 + 8,
+    "host": 27 * 8 + 12 * 8 + 8,
+    # host.cache = writeback, per guest disk block (file page or swap slot): hcb (2 x int8),
+    # hcl (2 x int32); and its copy queue (CACHE_QUEUE = 4096 x (float64 + int64))
+    "block": 2 + 2 * 4,
+    "copy_queue": 4096 * 16,
     # per reference buffered per guest: ref_page (int32), ref_write (uint8)
     "ref": 4 + 1,
     # the block device (sim_core.block_device): rings of async_depth (192 by default) and
@@ -119,6 +123,9 @@ def _world_bytes(config: Any, vms: Any, ticks: int) -> dict[str, int]:
         "refs": n * refs * BYTES["ref"],
         "workload": pages * BYTES["workload_page"],
         "ticks": ticks * (n + 1) * _recorder()[0] * BYTES["tick_cell"],
+        "host_cache": (pages + slots) * BYTES["block"] + BYTES["copy_queue"]
+        if getattr(getattr(config, "host", None), "cache", "none") == "writeback"
+        else 0,
     }
 
 
