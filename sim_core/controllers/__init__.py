@@ -28,16 +28,19 @@ from sim_core.controllers.base import (
 )
 from sim_core.controllers.basic import Aggressive, NoBalloon, Static
 from sim_core.controllers.esx import Esx
+from sim_core.controllers.farmem import FarMemory
 from sim_core.controllers.mom import Mom
 from sim_core.controllers.pff import PageFaultFrequency
+from sim_core.controllers.tmo import Tmo
 from sim_core.controllers.ws import WorkingSet
 from sim_core.params import parse_params
 
 ENTRY_POINT_GROUP = "balloonlab.controllers"
 
 CONTROLLERS: dict[str, type[Controller]] = {
-    c.name: c for c in (NoBalloon, Static, Aggressive, Mom, WorkingSet, Esx, PageFaultFrequency)
-}
+    c.name: c for c in (NoBalloon, Static, Aggressive, Mom, WorkingSet, Esx, PageFaultFrequency,
+                        Tmo, FarMemory)
+}  # fmt: skip
 
 __all__ = [
     "CONTROLLERS",
