@@ -426,8 +426,8 @@ SHOOT_OUT_PANELS = (
 def draw_controllers(rows: Rows, path: Path | str) -> Path:
     """One column per workload, one row per metric; a line per controller over overcommit."""
     workloads = sorted({str(r["workload"]) for r in rows}) or ["-"]
-    fig, axes = _new("controllers", ncols=len(workloads), nrows=len(SHOOT_OUT_PANELS),
-                     size=(max(7.0, 4.2 * len(workloads)), 2.6 * len(SHOOT_OUT_PANELS)))  # fmt: skip
+    size = (max(7.0, 4.2 * len(workloads)), 2.6 * len(SHOOT_OUT_PANELS))
+    fig, axes = _new("controllers", ncols=len(workloads), nrows=len(SHOOT_OUT_PANELS), size=size)
     markers = "osD^v<>P*X"
     for col, workload in enumerate(workloads):
         mine = [r for r in rows if str(r["workload"]) == workload]
