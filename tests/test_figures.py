@@ -233,16 +233,23 @@ def fig11(che_at_16: float = 0.502) -> list[dict]:
     ]
 
 
-def controllers(mom_at_zipf: float = 120.0) -> list[dict]:
+def controllers(mom_at_zipf: float = 120.0, pressure: bool = True) -> list[dict]:
     rows = []
     for workload, none, mom, esx in (
         ("db", 100.0, 110.0, 90.0),
         ("zipf", 100.0, mom_at_zipf, 95.0),
     ):
         for policy, thr in (("none", none), ("mom", mom), ("esx", esx)):
+            share = 0.5 if pressure else 1.0  # none's steady throughput / native
             rows.append({"policy": policy, "workload": workload, "overcommit": 1.4,
-                         "throughput_steady": thr})  # fmt: skip
+                         "throughput_steady": thr, "relative_steady": share})  # fmt: skip
     return rows
+
+
+def test_the_shoot_out_counts_only_scenarios_under_pressure():
+    claim = claims.CHECKS["controllers"](controllers(mom_at_zipf=99.0, pressure=False))
+    assert claim.verdict == claims.NOT_SUPPORTED  # nothing under pressure: nothing shown
+    assert any("no memory pressure" in str(v) for v in claim.numbers.values())
 
 
 CASES = {
