@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from test_controllers import MIB, observation, setup
 
 from sim_core.config import ConfigError, build_config
 from sim_core.controllers import CONTROLLERS
@@ -14,7 +15,6 @@ from sim_core.controllers.farmem import FarMemory, FarMemParams, best_threshold
 from sim_core.controllers.tmo import Tmo, TmoParams
 from sim_core.observation import ColdAges, Observation
 from sim_core.simulation import Simulation
-from tests.test_controllers import MIB, observation, setup
 
 MAX_KIB = 1000 * MIB  # 1024000 KiB
 
