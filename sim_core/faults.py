@@ -39,10 +39,12 @@ from sim_core.host_memory import (
     host_kswapd,
     host_note_write,
     host_reclaim_one,
+    mark_written,
     oom_kill,
     oom_victim,
 )
-from sim_core.policies import ESC, LRU, WS, esc_note_reference, on_hit, on_load
+from sim_core.jit import njit_leaf
+from sim_core.policies import ESC, LRU, WS, esc_referenced, on_hit, on_load
 from sim_core.psi import guest_stall, host_stall
 from sim_core.state import (
     BACKED,
@@ -269,7 +271,7 @@ def fault(w, g, p, wr, t):
         else:
             status, t = _host_side(w, g, f, t)
         if status == DONE:
-            _touch(w, g, f, wr)
+            _touch(w.fb, w.fr, w.gi, w.hi, w.esc00, w.fl, g, f, wr)
         return status, t
     status, t = _get_free_frame(w, g, t)
     if status != DONE:
@@ -322,55 +324,57 @@ def fault(w, g, p, wr, t):
     w.gi[g, N_USED] += 1
     on_load(w, g, f, w.gi[g, POLICY])
     if mod:
-        _dirty(w, g, f)
+        _dirty(fb, w.gi, w.hi, g, f)
     w.cnt[g, C_FAULTS] += 1
     return DONE, t
 
 
-@njit(cache=True)
-def _dirty(w, g, f):
+@njit_leaf
+def _dirty(fb, gi, hi, g, f):
     """The page in frame f was written."""
-    if w.fb[f, FB_MOD] == 0 and w.fb[f, FB_KIND] == FILE:
-        w.gi[g, N_DIRTY] += 1
-    w.fb[f, FB_MOD] = 1
-    host_note_write(w, f)
+    if fb[f, FB_MOD] == 0 and fb[f, FB_KIND] == FILE:
+        gi[g, N_DIRTY] += 1
+    fb[f, FB_MOD] = 1
+    mark_written(fb, hi, f)
 
 
-@njit(cache=True)
-def _touch(w, g, f, wr):
-    """R, M and the host's bits after a successful touch of a mapped frame."""
-    fb = w.fb
-    pol = w.gi[g, POLICY]
+@njit_leaf
+def _touch(fb, fr, gi, hi, esc00, fl, g, f, wr):
+    """R, M and the host's bits after a successful touch of a mapped frame. On the arrays,
+    not the World: each World attribute a call reads costs a reference-count pair, and the
+    hit path runs this once a reference."""
+    pol = gi[g, POLICY]
     if pol == ESC and fb[f, FB_REF] == 0:
-        esc_note_reference(w, g, f)
+        esc_referenced(esc00, fb, gi, g, f)
     fb[f, FB_REF] = 1
     fb[f, FB_HACC] = 1
     if wr:
-        _dirty(w, g, f)
+        _dirty(fb, gi, hi, g, f)
     if pol == LRU or pol == WS:
-        on_hit(w, g, f, pol)
+        on_hit(fr, gi, fl, g, f, pol)
 
 
 @njit(cache=True)
 def run_guest(w, g, t_until):
     """Run guest g's references from its clock until ``t_until``, its buffer runs out, or
     it must wait. Returns references completed."""
-    gi, fb, pg = w.gi, w.fb, w.pg
+    gi, fb, pg, fr, hi, esc00, fl = w.gi, w.fb, w.pg, w.fr, w.hi, w.esc00, w.fl
     t = w.gf[g, CLOCK_MS]
     ref_ms = w.gf[g, REF_MS]
     pos = gi[g, REF_POS]
     end = gi[g, REF_LEN]
     plo = gi[g, P_LO]
+    ref_page, ref_write = w.ref_page, w.ref_write
     refs = 0
     while t < t_until and pos < end:
-        p = plo + w.ref_page[g, pos]
-        wr = w.ref_write[g, pos]
+        p = plo + ref_page[g, pos]
+        wr = ref_write[g, pos]
         f = pg[p, PG_FRAME]
         if f >= 0 and fb[f, FB_STATE] == USED and fb[f, FB_HSTATE] == BACKED:
             if wr and fb[f, FB_MOD] == 0 and fb[f, FB_KIND] == FILE and over_dirty_limit(w, g):
                 t = _throttle(w, g, t)
                 break
-            _touch(w, g, f, wr)
+            _touch(fb, fr, gi, hi, esc00, fl, g, f, wr)
         else:
             status, t = fault(w, g, p, wr, t)
             if status == BLOCKED:

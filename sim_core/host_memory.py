@@ -30,6 +30,7 @@ from numba import njit
 from sim_core.block_device import dev_try_write
 from sim_core.fastrng import next_below
 from sim_core.host_cache import cache_drop_clean
+from sim_core.jit import njit_leaf
 from sim_core.state import (
     BACKED,
     C_HOST_DISCARDS,
@@ -108,22 +109,34 @@ def _resident_remove(w, f):
     w.hi[H_NRES] = last
 
 
+@njit_leaf
+def release_slot(fb, hi, f):
+    """Frame f no longer needs its host swap slot (on the arrays)."""
+    if fb[f, FB_HSLOT] == 1:
+        fb[f, FB_HSLOT] = 0
+        hi[H_SWAP_USED] -= 1
+
+
 @njit(cache=True)
 def free_host_slot(w, f):
     """Frame f no longer needs its host swap slot."""
-    if w.fb[f, FB_HSLOT] == 1:
-        w.fb[f, FB_HSLOT] = 0
-        w.hi[H_SWAP_USED] -= 1
+    release_slot(w.fb, w.hi, f)
+
+
+@njit_leaf
+def mark_written(fb, hi, f):
+    """The guest wrote frame f: the host sees its dirty bit; a kept swap copy is stale (its
+    slot is freed), and the frame no longer mirrors a disk block. On the arrays: the hit
+    path runs it on every write."""
+    fb[f, FB_HDIRTY] = 1
+    fb[f, FB_MIRROR] = 0
+    release_slot(fb, hi, f)
 
 
 @njit(cache=True)
 def host_note_write(w, f):
-    """The guest wrote frame f: the host sees its dirty bit; a kept swap copy is stale, and
-    the frame no longer mirrors a disk block."""
-    w.fb[f, FB_HDIRTY] = 1
-    w.fb[f, FB_MIRROR] = 0
-    if w.fb[f, FB_HSLOT] == 1:
-        free_host_slot(w, f)
+    """``mark_written`` on the World."""
+    mark_written(w.fb, w.hi, f)
 
 
 @njit(cache=True)

@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit
 
 from sim_core.fastrng import next_below
+from sim_core.jit import njit_leaf
 from sim_core.state import (
     ANON,
     ESC_CLASS,
@@ -86,16 +87,6 @@ def policy_id(name: str) -> int:
     except KeyError:
         known = ", ".join(GUEST_POLICIES)
         raise ValueError(f"unknown policy '{name}' (known: {known})") from None
-
-
-# The array-level functions below never allocate an array nor keep one, so they are compiled
-# without numba's reference counting (``_nrt=False``, the remedy numba's maintainers give in
-# numba#2345 and #2350): otherwise every call passing arrays costs an atomic increment and
-# decrement per array, which LLVM cannot remove even after inlining the call (in the trace
-# replay, perf put over 40% of ESC's time there: 5 arrays a fault). ``forceinline`` makes
-# LLVM inline them into their callers even when they are large (ESC's pick: a call passing
-# five arrays field by field cost the replay a fifth of its speed).
-njit_leaf = njit(cache=True, _nrt=False, forceinline=True)
 
 
 # ---- frame arrays ------------------------------------------------------------------------------
@@ -251,13 +242,18 @@ def esc_join(bits, f, m, n00, n01):
     return n00, n01 + 1
 
 
+@njit_leaf
+def esc_referenced(esc00, fb, gi, g, f):
+    """Frame f's R bit is about to go 0 -> 1: it leaves class (0, M) (on the arrays)."""
+    n00, n01 = esc_leave(esc00, f, fb[f, FB_MOD], gi[g, ESC_N00], gi[g, ESC_N01])
+    gi[g, ESC_N00] = n00
+    gi[g, ESC_N01] = n01
+
+
 @njit(cache=True)
 def esc_note_reference(w, g, f):
     """Frame f's R bit is about to go 0 -> 1: it leaves class (0, M)."""
-    gi = w.gi
-    n00, n01 = esc_leave(w.esc00, f, w.fb[f, FB_MOD], gi[g, ESC_N00], gi[g, ESC_N01])
-    gi[g, ESC_N00] = n00
-    gi[g, ESC_N01] = n01
+    esc_referenced(w.esc00, w.fb, w.gi, g, f)
 
 
 @njit(cache=True)
@@ -270,19 +266,19 @@ def esc_note_cleared(w, g, f):
 
 
 # ---- hooks the kernel calls ------------------------------------------------------------------
-@njit(cache=True)
-def on_hit(w, g, f, pol):
+@njit_leaf
+def on_hit(fr, gi, fl, g, f, pol):
     """Bookkeeping of a hit beyond the R/M bits, for the policies that keep order (the
-    caller sets R and M, and calls esc_note_reference first when R was 0 under ESC)."""
+    caller sets R and M, and calls esc_referenced first when R was 0 under ESC). On the
+    arrays: the hit path runs it once a reference."""
     if pol == LRU:
-        fr, gi = w.fr, w.gi
         head, tail = link_touch(
             fr[:, FR_PREV], fr[:, FR_NEXT], gi[g, LIST_HEAD], gi[g, LIST_TAIL], f
         )
         gi[g, LIST_HEAD] = head
         gi[g, LIST_TAIL] = tail
     elif pol == WS:
-        w.fl[f] = w.gi[g, VTIME]
+        fl[f] = gi[g, VTIME]
 
 
 @njit(cache=True)

@@ -209,6 +209,7 @@ class Simulation:
         n_rows = cfg.ticks * (n + 1)
         self._rows = {name: np.zeros(n_rows, np.float64) for name in TICK_COLUMNS}
         self._row = 0
+        self._vm_ids = np.arange(len(cfg.vms))
 
     def _workload(self, g: int, seed: np.random.SeedSequence):
         cfg, vm = self.cfg, self.cfg.vms[g]
@@ -402,25 +403,30 @@ class Simulation:
         self._prev_hcnt = w.hcnt.copy()
         self._prev_dev = w.dvi.copy()
         n = len(cfg.vms)
-        rows = slice(self._row, self._row + n + 1)
-        host = self._row + n
+        first, host = self._row, self._row + n
         r = self._rows
-        r["tick"][rows] = self.tick
-        r["vm"][rows] = np.r_[np.arange(n), -1]
-        r["time_s"][rows] = (self.tick + 1) * self.tick_s
+
+        def put(name: str, per_guest: np.ndarray, host_value: float) -> None:
+            column = r[name]  # guests' rows, then the host's row
+            column[first:host] = per_guest
+            column[host] = host_value
+
+        put("tick", self.tick, self.tick)
+        put("vm", self._vm_ids, -1)
+        put("time_s", (self.tick + 1) * self.tick_s, (self.tick + 1) * self.tick_s)
         for name, col in _COUNTER_COLUMNS.items():
-            r[name][rows] = np.r_[delta[:, col], delta[:, col].sum()]
-        r["throughput"][rows] = r["references"][rows] / self.tick_s
+            put(name, delta[:, col], delta[:, col].sum())
+        r["throughput"][first : host + 1] = r["references"][first : host + 1] / self.tick_s
         gi = w.gi
         for name, col in _GAUGE_COLUMNS.items():
-            r[name][rows] = np.r_[gi[:, col], gi[:, col].sum()] * mib
-        r["balloon_target_mib"][rows] = np.r_[self.target, self.target.sum()] * mib
-        r["stalled"][rows] = np.r_[gi[:, STALLED], (gi[:, STALLED] != 0).sum()]
+            put(name, gi[:, col] * mib, gi[:, col].sum() * mib)
+        put("balloon_target_mib", self.target * mib, self.target.sum() * mib)
+        put("stalled", gi[:, STALLED], (gi[:, STALLED] != 0).sum())
         guest_psi = np.clip(w.gf[:, STALL_MS] / cfg.tick_ms, 0.0, 1.0)
         some, full = host_psi(w, t0, t_end)
         self.monitor.account_psi(w.gf[:, STALL_MS], some, full, cfg.tick_ms)
-        r["psi_some"][rows] = np.r_[guest_psi, some]
-        r["psi_full"][rows] = np.r_[guest_psi, full]
+        put("psi_some", guest_psi, some)
+        put("psi_full", guest_psi, full)
         w.gf[:, STALL_MS] = 0.0
         r["host_free_mib"][host] = w.hi[H_FREE] * mib
         r["io_queue"][host] = block_device.dev_queue_length(w)
