@@ -23,7 +23,9 @@ scheduler choice runs one step of one *runnable* thread (not finished, not block
 - acquire of a free lock: the thread owns it and moves on;
 - acquire of a held lock: the thread joins the lock's FIFO wait queue and blocks. This
   adds the wait-for edge thread -> owner; if that edge closes a cycle, a deadlock has
-  formed and is reported (:class:`DeadlockCycle`) at once;
+  formed and is reported (:class:`DeadlockCycle`) at once. Locks are not recursive (a
+  kernel ``struct mutex``): a thread acquiring a lock it already owns blocks on itself, the
+  self-edge thread -> thread, a cycle of length 1;
 - release: the lock passes straight to the head of its wait queue (FIFO hand-off: that
   waiter's acquire completes and it is runnable again) or becomes free.
 
@@ -257,13 +259,15 @@ def is_finished(inst: Instance, state: LockState) -> bool:
 
 
 def wait_for_graph(state: LockState) -> dict[int, int]:
-    """Edges blocked thread -> thread owning the lock it waits for (at most one each)."""
+    """Edges blocked thread -> thread owning the lock it waits for (at most one each; ``t: t``
+    for a thread waiting for a lock it owns itself)."""
     return {t: state.owners[lock] for t, lock in enumerate(state.waiting) if lock != FREE}
 
 
 def _cycle_through(inst: Instance, state: LockState, t: int) -> DeadlockCycle | None:
     """The wait-for cycle through the just-blocked thread ``t``, if its new edge closed one.
-    Each blocked thread has exactly one outgoing edge, so following them is enough."""
+    Each blocked thread has exactly one outgoing edge, so following them is enough; a
+    self-edge (``t`` waits for a lock it owns) is the cycle ``(t,)`` of length 1."""
     threads, locks = [t], []
     cur = t
     while True:
@@ -295,8 +299,6 @@ def step(inst: Instance, state: LockState, t: int) -> tuple[LockState, DeadlockC
                 LockState(_set(pcs, t, pcs[t] + 1), _set(owners, lock, t), queues, waiting),
                 None,
             )
-        if owners[lock] == t:
-            raise RuntimeError(f"{inst.thread_names[t]} re-acquires {inst.lock_names[lock]}")
         blocked = LockState(
             pcs, owners, _set(queues, lock, queues[lock] + (t,)), _set(waiting, t, lock)
         )

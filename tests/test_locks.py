@@ -9,7 +9,10 @@ from hypothesis import strategies as st
 
 from sim_core.deadlock_explorer import ExplorationTooLarge, explore, random_trials
 from sim_core.locks import (
+    ACQUIRE,
     HOSTMEM,
+    RELEASE,
+    Instance,
     balloon_round,
     build_instance,
     initial_state,
@@ -233,3 +236,43 @@ def test_balloon_round_rejects_bad_input():
         round_instance([0], [0], "alphabetical")
     empty = balloon_round([], [], "natural", rng)
     assert empty.cycle is None and empty.steps == 0
+
+
+# ---------------------------------------------------------------------------- self-deadlock
+
+
+def _hand_built(programs: dict[str, list[tuple[int, int]]], locks: tuple[str, ...]) -> Instance:
+    """An instance written step by step: thread name -> its (ACQUIRE | RELEASE, lock) steps."""
+    return Instance(
+        order="natural",
+        thread_names=tuple(programs),
+        thread_guests=(None,) * len(programs),
+        lock_names=locks,
+        lock_guests=(None,) * len(locks),
+        programs=tuple(tuple(p) for p in programs.values()),
+    )
+
+
+def test_reacquiring_an_owned_lock_is_a_self_cycle():
+    # t0: acquire L, acquire L again (a non-recursive mutex), release, release.
+    # t1: acquire L, release L.
+    inst = _hand_built(
+        {"t0": [(ACQUIRE, 0), (ACQUIRE, 0), (RELEASE, 0)], "t1": [(ACQUIRE, 0), (RELEASE, 0)]},
+        ("L",),
+    )
+    # t0 takes L; t1 blocks on it (edge t1 -> t0, no cycle); t0 re-acquires L: self-edge.
+    partial = replay(inst, ["t0", "t1"])
+    assert partial.cycle is None
+    assert wait_for_graph(partial.state) == {1: 0}
+    res = replay(inst, ["t0", "t1", "t0"])
+    assert res.cycle is not None
+    assert (res.cycle.threads, res.cycle.locks) == (("t0",), ("L",))  # length 1: t1 only waits
+    assert res.cycle.describe() == "t0 waits for L held by t0"
+    assert wait_for_graph(res.state) == {0: 0, 1: 0}
+    assert res.state.queues[0] == (1, 0)  # t0 queued behind t1 on its own lock
+    # Every schedule deadlocks: t0 first, then t0 (t0 t0) or t1 blocking first (t0 t1 t0);
+    # t1 first, then t1 releasing (t1 t1 t0 t0) or t0 blocking until t1's release hands it L
+    # (t1 t0 t1 t0). 4 schedules, all deadlocking on t0's self-edge.
+    res = explore(inst)
+    assert (res.schedules, res.deadlocked) == (4, 4) == brute_force(inst)
+    assert res.random_scheduler_probability == pytest.approx(1.0)
