@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim_core.config import ConfigError, build_config
 from sim_core.deadlock_explorer import ExplorationTooLarge, explore, random_trials
 from sim_core.locks import (
     ACQUIRE,
@@ -24,6 +25,7 @@ from sim_core.locks import (
     step,
     wait_for_graph,
 )
+from sim_core.modes import run
 
 
 def brute_force(inst) -> tuple[int, int]:
@@ -421,3 +423,49 @@ def test_bad_driver_is_refused():
         build_instance(1, 0, 1, "natural", oom_tasks=1, driver="fixed")
     with pytest.raises(ValueError, match="oom_tasks"):
         build_instance(1, 0, 1, "natural", oom_tasks=-1)
+
+
+# ---------------------------------------------------------------- config and locks mode
+
+
+def test_config_refuses_a_bad_balloon_driver_naming_the_field():
+    with pytest.raises(
+        ConfigError,
+        match=r"^locks\.balloon_driver: unknown 'fixed', "
+        r"choose one of alloc_under_lock, alloc_outside_lock$",
+    ):
+        build_config({"mode": "locks"}, **{"locks.balloon_driver": "fixed"})
+    with pytest.raises(ConfigError, match=r"^locks\.oom_tasks: must be >= 0, got -1$"):
+        build_config({"mode": "locks", "locks": {"oom_tasks": -1}})
+    cfg = build_config({"mode": "locks", "locks": {"balloon_driver": OLD, "oom_tasks": 2}})
+    assert (cfg.locks.balloon_driver, cfg.locks.oom_tasks) == (OLD, 2)
+
+
+def test_locks_mode_defaults_run_the_protocol_without_oom_tasks():
+    row = run(build_config({"mode": "locks"})).summary
+    assert (row["locks.balloon_driver"], row["locks.oom_tasks"]) == (FIXED, 0)
+    plain = random_trials(build_instance(1, 1, 1, "natural"), 1000, seed=0)
+    assert row["lock_deadlocked"] == plain.deadlocked > 0
+    assert row["lock_deadlocked_hostmem"] == plain.deadlocked and row["lock_deadlocked_oom"] == 0
+    assert row["concurrent_ops"] == 2
+
+
+def test_locks_mode_varies_the_driver_beside_the_lock_order():
+    base = {"mode": "locks", "seed": 3, "locks": {"host_threads": 1, "oom_tasks": 1, "trials": 400}}
+    rows = {
+        (order, driver): run(
+            build_config(base, **{"hypervisor.lock_order": order, "locks.balloon_driver": driver})
+        ).summary
+        for order in ("natural", "hostmem_first")
+        for driver in (OLD, FIXED)
+    }
+    for (order, driver), row in rows.items():
+        assert row["locks.balloon_driver"] == driver and row["hypervisor.lock_order"] == order
+        assert row["lock_deadlocked_hostmem"] + row["lock_deadlocked_oom"] == row["lock_deadlocked"]
+        assert row["concurrent_ops"] == 3  # guest, host thread and OOM task, one op each
+    assert rows[("hostmem_first", FIXED)]["lock_deadlocked"] == 0
+    assert rows[("hostmem_first", OLD)]["lock_deadlocked_hostmem"] == 0
+    assert rows[("hostmem_first", OLD)]["lock_deadlocked_oom"] > 0
+    assert rows[("natural", FIXED)]["lock_deadlocked_oom"] == 0
+    assert rows[("natural", FIXED)]["lock_deadlocked_hostmem"] > 0
+    assert rows[("natural", OLD)]["lock_deadlocked_oom"] > 0
