@@ -28,6 +28,7 @@ from sim_core.footprint import (
     index_counts,
     workload_pages,
 )
+from sim_core.locks import instance_steps
 
 BUDGET_FRACTION = 0.5  # of this machine's memory, shared by the runs executing at once
 BUDGET_OPTION = "--memory-budget"
@@ -218,10 +219,11 @@ def check_runs(runs: Iterable[Any], budget: int, *, source: str = "") -> int:
 def _check_locks_mode(config: Any, prefix: str) -> None:
     """A ``mode = "locks"`` run is random schedules: bound its instance and its work."""
     lk = config.locks
-    steps = 4 * lk.ops * (lk.guests + lk.host_threads)
+    steps = instance_steps(lk.guests, lk.host_threads, lk.ops, lk.oom_tasks)
     if steps > MAX_LOCK_STEPS:
+        oom = f" + locks.oom_tasks={lk.oom_tasks:,}" if lk.oom_tasks else ""
         raise UserError(
-            f"{prefix}locks.guests={lk.guests:,} + locks.host_threads={lk.host_threads:,} "
+            f"{prefix}locks.guests={lk.guests:,} + locks.host_threads={lk.host_threads:,}{oom} "
             f"x locks.ops={lk.ops:,}: {steps:,} lock steps, over the {MAX_LOCK_STEPS:,} an "
             "instance may have"
         )
@@ -265,14 +267,16 @@ def check_deadlock(
     trials: int | None,
     max_states: int,
     budget: int,
+    oom_tasks: int = 0,
 ) -> None:
     """Refuse a `deadlock` instance, a trial count or a --max-states that cannot finish or
     fit, before the instance is built."""
-    threads = guests + host_threads
-    steps = 4 * ops * threads  # every op: acquire, acquire, release, release
+    threads = guests + host_threads + oom_tasks
+    steps = instance_steps(guests, host_threads, ops, oom_tasks)
     if steps > MAX_LOCK_STEPS:
+        oom = f" + --oom-tasks {oom_tasks:,}" if oom_tasks else ""
         raise UserError(
-            f"--guests {guests:,} + --host-threads {host_threads:,} x --ops {ops:,}: "
+            f"--guests {guests:,} + --host-threads {host_threads:,}{oom} x --ops {ops:,}: "
             f"{steps:,} lock steps, over the {MAX_LOCK_STEPS:,} an instance may have"
         )
     if trials is not None:
@@ -294,7 +298,8 @@ def check_deadlock(
     # completed-op counts with no lock held: at least (ops + 1) ** threads distinct states.
     if threads * math.log(ops + 1) > math.log(max_states):
         lower = f"(--ops {ops:,} + 1) ^ {threads:,} threads"
+        oom = f", --oom-tasks {oom_tasks:,}" if oom_tasks else ""
         raise UserError(
-            f"--guests {guests:,}, --host-threads {host_threads:,}, --ops {ops:,}: at least "
-            f"{lower} distinct states, over --max-states {max_states:,}; use --trials N"
+            f"--guests {guests:,}, --host-threads {host_threads:,}{oom}, --ops {ops:,}: at "
+            f"least {lower} distinct states, over --max-states {max_states:,}; use --trials N"
         )

@@ -121,7 +121,9 @@ SUMMARY_COLUMNS: dict[str, Column] = _table(
     ("lock_trials", "schedules", "locks: random schedules run"),
     ("lock_deadlocked", "schedules", "locks: schedules that deadlocked"),
     ("deadlock_probability", "", "locks: deadlocked / trials"),
-    ("concurrent_ops", "operations", "locks: operations in flight at once"),
+    ("concurrent_ops", "operations", "locks: (guests + host_threads + oom_tasks) x ops"),
+    ("lock_deadlocked_hostmem", "schedules", "locks: deadlocks with hostmem in the cycle"),
+    ("lock_deadlocked_oom", "schedules", "locks: deadlocks with balloon(g) in the cycle"),
 )
 
 TICK_COLUMNS: dict[str, Column] = _table(

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from sim_core.locks import BALLOON_DRIVERS, DEFAULT_BALLOON_DRIVER
+
 
 class ConfigError(ValueError):
     """A config value is missing, unknown or out of range; the message names the field."""
@@ -307,12 +309,24 @@ class ReplayConfig:
 @dataclass(frozen=True)
 class LocksConfig:
     """``mode = "locks"``: random schedules of the balloon lock protocol (order from
-    ``hypervisor.lock_order``)."""
+    ``hypervisor.lock_order``; the model and its OOM deadlock: :mod:`sim_core.locks`)."""
 
     guests: int = knob(1, "threads", "guest threads ballooning at once")
     host_threads: int = knob(1, "threads", "host reclaim threads calling back into guests")
     ops: int = knob(1, "operations per thread", "operations per thread, back to back")
     trials: int = knob(1000, "schedules", "random schedules")
+    oom_tasks: int = knob(
+        0, "threads", "guest tasks out of memory that hold a fs lock while their allocation "
+        "runs the OOM notifier, which deflates the balloon (task i in guest i % guests; "
+        "0: no balloon or fs lock, the OOM deadlock cannot arise)",
+    )  # fmt: skip
+    balloon_driver: str = knob(
+        DEFAULT_BALLOON_DRIVER, "", "fill_balloon in a guest with an OOM task: "
+        "alloc_under_lock (allocates holding balloon_lock: deadlocks with the OOM notifier) "
+        "or alloc_outside_lock (the fix: allocates first, then locks to enqueue)",
+        choices=BALLOON_DRIVERS,
+        source="Linux c7cdff0e8647 'virtio_balloon: fix deadlock on OOM' (v4.15-rc1, 2017)",
+    )  # fmt: skip
 
 
 MODES = ("host", "replay", "locks")
@@ -491,6 +505,8 @@ def _validate(cfg: SimConfig) -> None:
     _require(lk.host_threads >= 0, "locks.host_threads", "must be >= 0", lk.host_threads)
     _require(lk.ops >= 1, "locks.ops", "must be >= 1", lk.ops)
     _require(lk.trials >= 1, "locks.trials", "must be >= 1", lk.trials)
+    _require(lk.oom_tasks >= 0, "locks.oom_tasks", "must be >= 0", lk.oom_tasks)
+    _choice(lk.balloon_driver, "locks.balloon_driver", BALLOON_DRIVERS)
     _require(cfg.tick_ms > 0, "tick_ms", "must be > 0", cfg.tick_ms)
     _require(cfg.page_kib in (4, 8, 16, 64), "page_kib", "must be 4, 8, 16 or 64", cfg.page_kib)
     _require(cfg.seed >= 0, "seed", "must be >= 0", cfg.seed)

@@ -13,16 +13,21 @@ instances too large to finish (:class:`ExplorationTooLarge`).
 The same pass also gives the exact deadlock probability under the random scheduler
 (uniform among runnable threads at each step), which :func:`random_trials` estimates by
 sampling. The two differ from ``deadlocked / schedules``: schedules are not equally likely.
+Deadlocks are also counted by the kind of their cycle (:data:`~sim_core.locks.CYCLE_KINDS`:
+the hypervisor-lock cycle through hostmem, the OOM-notifier cycle through a balloon lock).
+Every lock step, the OOM tasks' and the balloon and fs locks' included, is a step of a
+program, so a :class:`~sim_core.locks.LockState` still decides the future: it is the memo key.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from sim_core.locks import (
+    CYCLE_KINDS,
     DeadlockCycle,
     Instance,
     LockState,
@@ -34,6 +39,10 @@ from sim_core.locks import (
 )
 
 DEFAULT_MAX_STATES = 200_000  # ~100 MB of memo at most; 2 guests x 2 hosts x 1 op needs ~10^3
+
+
+def _no_deadlocks() -> dict[str, int]:
+    return dict.fromkeys(CYCLE_KINDS, 0)
 
 
 class ExplorationTooLarge(Exception):
@@ -51,7 +60,8 @@ class ExplorationResult:
     ``schedules``: distinct complete schedules; ``deadlocked``: those ending in a deadlock;
     ``states``: distinct states visited; ``random_scheduler_probability``: the exact
     probability that the uniform random scheduler deadlocks; ``example_schedule`` and
-    ``example_cycle``: one deadlocking schedule (the first in thread order) and its cycle."""
+    ``example_cycle``: one deadlocking schedule (the first in thread order) and its cycle;
+    ``deadlocked_by_kind``: ``deadlocked`` split by cycle kind (every kind, zeros too)."""
 
     schedules: int
     deadlocked: int
@@ -59,6 +69,7 @@ class ExplorationResult:
     random_scheduler_probability: float
     example_schedule: tuple[str, ...] | None
     example_cycle: DeadlockCycle | None
+    deadlocked_by_kind: dict[str, int] = field(default_factory=_no_deadlocks)
 
     @property
     def probability(self) -> float:
@@ -68,13 +79,15 @@ class ExplorationResult:
 
 @dataclass(frozen=True)
 class TrialsResult:
-    """``deadlocked`` of ``trials`` random schedules (seeded by ``seed``) deadlocked."""
+    """``deadlocked`` of ``trials`` random schedules (seeded by ``seed``) deadlocked;
+    ``deadlocked_by_kind`` splits them by cycle kind (every kind, zeros too)."""
 
     trials: int
     deadlocked: int
     seed: int
     example_schedule: tuple[str, ...] | None
     example_cycle: DeadlockCycle | None
+    deadlocked_by_kind: dict[str, int] = field(default_factory=_no_deadlocks)
 
     @property
     def probability(self) -> float:
@@ -88,10 +101,14 @@ class TrialsResult:
         return math.sqrt(p * (1.0 - p) / self.trials)
 
 
-# Per state: (schedules below, deadlocking below, probability the random scheduler deadlocks)
-_Counts = tuple[int, int, float]
-_LEAF_OK: _Counts = (1, 0, 0.0)
-_LEAF_DEADLOCK: _Counts = (1, 1, 1.0)
+# Per state: (schedules below, deadlocking below, probability the random scheduler
+# deadlocks, deadlocking below by cycle kind in CYCLE_KINDS order)
+_Counts = tuple[int, int, float, tuple[int, ...]]
+_NONE = (0,) * len(CYCLE_KINDS)
+_LEAF_OK: _Counts = (1, 0, 0.0, _NONE)
+_LEAF_DEADLOCK: dict[str, _Counts] = {
+    kind: (1, 1, 1.0, tuple(int(k == kind) for k in CYCLE_KINDS)) for kind in CYCLE_KINDS
+}
 
 
 def _children(
@@ -132,19 +149,22 @@ def explore(inst: Instance, max_states: int = DEFAULT_MAX_STATES) -> Exploration
                 continue
         del pending[state]
         stack.pop()
-        total, dead, prob = 0, 0, 0.0
+        total, dead, prob, kinds = 0, 0, 0.0, _NONE
         for _, nxt, cycle, term in kids:
             if term:
-                c = _LEAF_DEADLOCK if cycle is not None else _LEAF_OK
+                c = _LEAF_DEADLOCK[cycle.kind] if cycle is not None else _LEAF_OK
             else:
                 c = memo[nxt]
             total += c[0]
             dead += c[1]
             prob += c[2]
-        memo[state] = (total, dead, prob / len(kids))
-    schedules, deadlocked, prob = memo[root]
+            if c[1]:
+                kinds = tuple(a + b for a, b in zip(kinds, c[3], strict=True))
+        memo[state] = (total, dead, prob / len(kids), kinds)
+    schedules, deadlocked, prob, kinds = memo[root]
     example, cycle = _example(inst, root, memo) if deadlocked else (None, None)
-    return ExplorationResult(schedules, deadlocked, len(memo), prob, example, cycle)
+    by_kind = dict(zip(CYCLE_KINDS, kinds, strict=True))
+    return ExplorationResult(schedules, deadlocked, len(memo), prob, example, cycle, by_kind)
 
 
 def _example(
@@ -172,12 +192,14 @@ def random_trials(inst: Instance, trials: int, seed: int) -> TrialsResult:
         raise ValueError("trials must be >= 1")
     rng = np.random.default_rng(seed)
     deadlocked = 0
+    by_kind = _no_deadlocks()
     example: tuple[str, ...] | None = None
     cycle: DeadlockCycle | None = None
     for _ in range(trials):
         result = run_schedule(inst, rng)
         if result.cycle is not None:
             deadlocked += 1
+            by_kind[result.cycle.kind] += 1
             if cycle is None:
                 example, cycle = result.choices, result.cycle
-    return TrialsResult(trials, deadlocked, seed, example, cycle)
+    return TrialsResult(trials, deadlocked, seed, example, cycle, by_kind)

@@ -17,13 +17,51 @@ In :func:`build_instance` a thread runs ``ops`` ops back to back; guest thread g
 works on guest g, and host thread h's k-th op (k = 0, 1, ...) targets guest ``(h + k) % G``
 (a fixed, deterministic spread: host threads start on different guests and walk round).
 
+**The balloon driver's OOM deadlock**, fixed by Linux commit c7cdff0e8647 ("virtio_balloon:
+fix deadlock on OOM", Michael S. Tsirkin, analysis by Tetsuo Handa; in v4.15-rc1, 2017).
+Before it, fill_balloon() allocated its pages while holding ``vb->balloon_lock``; under
+memory exhaustion the allocation's direct reclaim (a __GFP_FS context) waits for a
+filesystem lock held by another task, whose own allocation (GFP_NOFS) reaches
+out_of_memory() and its notifier chain: virtballoon_oom_notify() -> leak_balloon(), which
+takes balloon_lock. Two more locks per such guest g: ``balloon(g)`` (vb->balloon_lock)
+and ``fs(g)``, and a third kind of thread:
+
+- an **OOM task** ``oom<i>`` of guest g allocates while holding fs(g) in a guest out of
+  memory, so each op is: acquire fs(g); acquire balloon(g) (leak_balloon from the OOM
+  notifier); release balloon(g); release fs(g).
+
+A guest with an OOM task is out of memory, so each guest op of its guest thread (an
+inflation, fill_balloon) first allocates, and the allocation waits for fs(g) in direct
+reclaim (acquire fs(g); release fs(g)). Where that happens is ``driver``:
+
+- ``alloc_under_lock`` (before c7cdff0e8647): acquire balloon(g); acquire fs(g);
+  release fs(g); the guest op; release balloon(g). The guest thread holds balloon(g)
+  while it waits for fs(g), held by an OOM task waiting for balloon(g): a cycle of two.
+- ``alloc_outside_lock`` (c7cdff0e8647 on: allocate onto a private list, then take
+  balloon_lock only to enqueue the pages and tell the host): acquire fs(g); release
+  fs(g); acquire balloon(g); the guest op; release balloon(g). Nothing waits for fs(g)
+  while holding balloon(g), so that cycle cannot form; with ``hostmem_first`` as well
+  the order fs < balloon < hostmem < vmem is global and no cycle forms at all.
+
+The cycle has length 2, not 1: __GFP_NORETRY makes fill_balloon's own allocation give up
+before the OOM killer (mm/page_alloc.c, __alloc_pages_slowpath), so the notifier runs in
+another task. The notifier's tell_host is left out (leak_balloon is modelled by its lock
+alone), and so is oom_lock (taken with mutex_trylock: it never blocks). Balloon(g) and
+fs(g) exist only in guests with an OOM task: elsewhere only one thread would take them,
+which can neither block nor close a cycle, and instances without OOM tasks stay exactly
+as they were. (In Linux 4.19 the OOM notifier gave way to a shrinker; in 5.7
+deflate-on-OOM went back to an OOM notifier, "virtio-balloon: Switch back to OOM handler
+for VIRTIO_BALLOON_F_DEFLATE_ON_OOM"; fill_balloon still allocates outside the lock.)
+
 Semantics, step by step. A thread's program is a list of acquire/release steps and one
 scheduler choice runs one step of one *runnable* thread (not finished, not blocked):
 
 - acquire of a free lock: the thread owns it and moves on;
 - acquire of a held lock: the thread joins the lock's FIFO wait queue and blocks. This
   adds the wait-for edge thread -> owner; if that edge closes a cycle, a deadlock has
-  formed and is reported (:class:`DeadlockCycle`) at once;
+  formed and is reported (:class:`DeadlockCycle`) at once. Locks are not recursive (a
+  kernel ``struct mutex``): a thread acquiring a lock it already owns blocks on itself, the
+  self-edge thread -> thread, a cycle of length 1;
 - release: the lock passes straight to the head of its wait queue (FIFO hand-off: that
   waiter's acquire completes and it is runnable again) or becomes free.
 
@@ -52,6 +90,12 @@ from typing import NamedTuple
 import numpy as np
 
 LOCK_ORDERS = ("natural", "hostmem_first")
+# fill_balloon before Linux c7cdff0e8647, and from it on (see the module docstring)
+BALLOON_DRIVERS = ("alloc_under_lock", "alloc_outside_lock")
+DEFAULT_BALLOON_DRIVER = "alloc_outside_lock"
+# What a deadlock cycle runs through: hostmem (the hypervisor-lock cycle), a balloon(g)
+# lock (the OOM-notifier cycle of c7cdff0e8647), or neither (hand-built instances only).
+CYCLE_KINDS = ("hostmem", "oom", "other")
 
 ACQUIRE = 0
 RELEASE = 1
@@ -70,6 +114,16 @@ class DeadlockCycle:
     locks: tuple[str, ...]
     guests: frozenset[int]
 
+    @property
+    def kind(self) -> str:
+        """``hostmem`` if hostmem is in the cycle, else ``oom`` if a balloon(g) lock is,
+        else ``other`` (one of :data:`CYCLE_KINDS`)."""
+        if "hostmem" in self.locks:
+            return "hostmem"
+        if any(lock.startswith("balloon(") for lock in self.locks):
+            return "oom"
+        return "other"
+
     def describe(self) -> str:
         """One line, e.g. ``guest0 waits for hostmem held by host0; host0 waits for ...``."""
         n = len(self.threads)
@@ -84,6 +138,7 @@ class DeadlockCycle:
             "threads": list(self.threads),
             "locks": list(self.locks),
             "guests": sorted(self.guests),
+            "kind": self.kind,
             "description": self.describe(),
         }
 
@@ -101,6 +156,7 @@ class Instance:
     lock_names: tuple[str, ...]
     lock_guests: tuple[int | None, ...]
     programs: tuple[tuple[tuple[int, int], ...], ...]
+    driver: str = DEFAULT_BALLOON_DRIVER
 
     @property
     def n_threads(self) -> int:
@@ -156,6 +212,13 @@ def _check_order(order: str) -> None:
         raise ValueError(f"lock order must be one of {', '.join(LOCK_ORDERS)}, not {order!r}")
 
 
+def _check_driver(driver: str) -> None:
+    if driver not in BALLOON_DRIVERS:
+        raise ValueError(
+            f"balloon driver must be one of {', '.join(BALLOON_DRIVERS)}, not {driver!r}"
+        )
+
+
 def guest_op(vmem: int, order: str) -> tuple[tuple[int, int], ...]:
     """The steps of one guest balloon op on the guest whose vmem lock index is ``vmem``."""
     _check_order(order)
@@ -171,6 +234,32 @@ def host_op(vmem: int, order: str) -> tuple[tuple[int, int], ...]:
     return ((ACQUIRE, HOSTMEM), (ACQUIRE, vmem), (RELEASE, vmem), (RELEASE, HOSTMEM))
 
 
+def inflate_op(
+    vmem: int, balloon: int, fs: int, order: str, driver: str
+) -> tuple[tuple[int, int], ...]:
+    """The steps of one guest op in a guest out of memory: fill_balloon's allocation waits
+    for the fs lock ``fs`` in direct reclaim, under (``alloc_under_lock``) or before
+    (``alloc_outside_lock``) the balloon lock ``balloon``, which is held over the guest op."""
+    _check_driver(driver)
+    reclaim = ((ACQUIRE, fs), (RELEASE, fs))
+    op = guest_op(vmem, order)
+    if driver == "alloc_under_lock":
+        return ((ACQUIRE, balloon), *reclaim, *op, (RELEASE, balloon))
+    return (*reclaim, (ACQUIRE, balloon), *op, (RELEASE, balloon))
+
+
+def oom_op(balloon: int, fs: int) -> tuple[tuple[int, int], ...]:
+    """The steps of one OOM task op: it holds the fs lock while its allocation reaches the
+    OOM notifier, whose leak_balloon takes the balloon lock. The same under every order and
+    driver (c7cdff0e8647 left leak_balloon as it was)."""
+    return ((ACQUIRE, fs), (ACQUIRE, balloon), (RELEASE, balloon), (RELEASE, fs))
+
+
+def oom_guest(task: int, guests: int) -> int:
+    """The guest that OOM task ``task`` runs in."""
+    return task % guests
+
+
 def host_target(host_thread: int, op: int, guests: int) -> int:
     """The guest that host thread ``host_thread`` reclaims from in its op number ``op``."""
     return (host_thread + op) % guests
@@ -180,36 +269,70 @@ def _make_instance(
     order: str,
     guest_threads: Sequence[tuple[str, int, int]],
     host_threads: Sequence[tuple[str, Sequence[int]]],
+    oom_threads: Sequence[tuple[str, int, int]] = (),
+    driver: str = DEFAULT_BALLOON_DRIVER,
 ) -> Instance:
-    """``guest_threads``: (name, guest, ops); ``host_threads``: (name, target per op)."""
+    """``guest_threads``: (name, guest, ops); ``host_threads``: (name, target per op);
+    ``oom_threads``: (name, guest, ops). Locks: hostmem, the vmem locks, then balloon(g)
+    and fs(g) for each guest with an OOM task; threads in the order given."""
     _check_order(order)
-    guest_ids = sorted({g for _, g, _ in guest_threads} | {g for _, ts in host_threads for g in ts})
+    _check_driver(driver)
+    guest_ids = sorted(
+        {g for _, g, _ in guest_threads}
+        | {g for _, ts in host_threads for g in ts}
+        | {g for _, g, _ in oom_threads}
+    )
     lock_index = {g: i + 1 for i, g in enumerate(guest_ids)}
+    out_of_memory = sorted({g for _, g, _ in oom_threads})
+    balloon_index = {g: len(guest_ids) + 1 + 2 * i for i, g in enumerate(out_of_memory)}
+    fs_index = {g: i + 1 for g, i in balloon_index.items()}
     names, guests, programs = [], [], []
     for name, g, ops in guest_threads:
         names.append(name)
         guests.append(g)
-        programs.append(guest_op(lock_index[g], order) * ops)
+        if g in balloon_index:
+            op = inflate_op(lock_index[g], balloon_index[g], fs_index[g], order, driver)
+        else:
+            op = guest_op(lock_index[g], order)
+        programs.append(op * ops)
     for name, targets in host_threads:
         names.append(name)
         guests.append(None)
         programs.append(tuple(s for g in targets for s in host_op(lock_index[g], order)))
+    for name, g, ops in oom_threads:
+        names.append(name)
+        guests.append(g)
+        programs.append(oom_op(balloon_index[g], fs_index[g]) * ops)
     return Instance(
         order=order,
         thread_names=tuple(names),
         thread_guests=tuple(guests),
-        lock_names=("hostmem", *(f"vmem({g})" for g in guest_ids)),
-        lock_guests=(None, *guest_ids),
+        lock_names=(
+            "hostmem",
+            *(f"vmem({g})" for g in guest_ids),
+            *(f"{kind}({g})" for g in out_of_memory for kind in ("balloon", "fs")),
+        ),
+        lock_guests=(None, *guest_ids, *(g for g in out_of_memory for _ in range(2))),
         programs=tuple(programs),
+        driver=driver,
     )
 
 
-def build_instance(guests: int, host_threads: int, ops: int, order: str) -> Instance:
-    """``guests`` guest threads (guest g's is ``guest<g>``) and ``host_threads`` host reclaim
-    threads (``host<h>``), each running ``ops`` ops back to back (host targets by
-    :func:`host_target`)."""
-    if guests < 1 or host_threads < 0 or ops < 1:
-        raise ValueError("need guests >= 1, host_threads >= 0 and ops >= 1")
+def build_instance(
+    guests: int,
+    host_threads: int,
+    ops: int,
+    order: str,
+    *,
+    oom_tasks: int = 0,
+    driver: str = DEFAULT_BALLOON_DRIVER,
+) -> Instance:
+    """``guests`` guest threads (guest g's is ``guest<g>``), ``host_threads`` host reclaim
+    threads (``host<h>``) and ``oom_tasks`` OOM tasks (``oom<i>``, in guest
+    :func:`oom_guest`), each running ``ops`` ops back to back (host targets by
+    :func:`host_target`). ``driver`` decides the guest ops of guests with an OOM task."""
+    if guests < 1 or host_threads < 0 or ops < 1 or oom_tasks < 0:
+        raise ValueError("need guests >= 1, host_threads >= 0, ops >= 1 and oom_tasks >= 0")
     return _make_instance(
         order,
         [(f"guest{g}", g, ops) for g in range(guests)],
@@ -217,7 +340,16 @@ def build_instance(guests: int, host_threads: int, ops: int, order: str) -> Inst
             (f"host{h}", [host_target(h, k, guests) for k in range(ops)])
             for h in range(host_threads)
         ],
+        [(f"oom{i}", oom_guest(i, guests), ops) for i in range(oom_tasks)],
+        driver,
     )
+
+
+def instance_steps(guests: int, host_threads: int, ops: int, oom_tasks: int = 0) -> int:
+    """The steps of all programs of :func:`build_instance` together, without building it:
+    4 per guest, host and OOM-task op, and 4 more per guest op in a guest with an OOM task."""
+    out_of_memory = min(guests, oom_tasks)  # OOM tasks fill guests 0, 1, ... first
+    return 4 * ops * (guests + host_threads + oom_tasks + out_of_memory)
 
 
 def round_instance(
@@ -257,13 +389,15 @@ def is_finished(inst: Instance, state: LockState) -> bool:
 
 
 def wait_for_graph(state: LockState) -> dict[int, int]:
-    """Edges blocked thread -> thread owning the lock it waits for (at most one each)."""
+    """Edges blocked thread -> thread owning the lock it waits for (at most one each; ``t: t``
+    for a thread waiting for a lock it owns itself)."""
     return {t: state.owners[lock] for t, lock in enumerate(state.waiting) if lock != FREE}
 
 
 def _cycle_through(inst: Instance, state: LockState, t: int) -> DeadlockCycle | None:
     """The wait-for cycle through the just-blocked thread ``t``, if its new edge closed one.
-    Each blocked thread has exactly one outgoing edge, so following them is enough."""
+    Each blocked thread has exactly one outgoing edge, so following them is enough; a
+    self-edge (``t`` waits for a lock it owns) is the cycle ``(t,)`` of length 1."""
     threads, locks = [t], []
     cur = t
     while True:
@@ -295,8 +429,6 @@ def step(inst: Instance, state: LockState, t: int) -> tuple[LockState, DeadlockC
                 LockState(_set(pcs, t, pcs[t] + 1), _set(owners, lock, t), queues, waiting),
                 None,
             )
-        if owners[lock] == t:
-            raise RuntimeError(f"{inst.thread_names[t]} re-acquires {inst.lock_names[lock]}")
         blocked = LockState(
             pcs, owners, _set(queues, lock, queues[lock] + (t,)), _set(waiting, t, lock)
         )

@@ -64,10 +64,19 @@ def run_replay(cfg: SimConfig) -> RunResult:
 
 
 def run_locks(cfg: SimConfig) -> RunResult:
-    """``locks.trials`` seeded random schedules of the balloon lock protocol."""
+    """``locks.trials`` seeded random schedules of the balloon lock protocol; deadlocks in
+    all and by cycle: through hostmem (the hypervisor locks) or balloon(g) (the OOM
+    notifier)."""
     start = time.perf_counter()
     lk = cfg.locks
-    inst = build_instance(lk.guests, lk.host_threads, lk.ops, cfg.hypervisor.lock_order)
+    inst = build_instance(
+        lk.guests,
+        lk.host_threads,
+        lk.ops,
+        cfg.hypervisor.lock_order,
+        oom_tasks=lk.oom_tasks,
+        driver=lk.balloon_driver,
+    )
     trials = random_trials(inst, lk.trials, cfg.seed)
     row = dict(cfg.flat())
     row.update(
@@ -76,7 +85,9 @@ def run_locks(cfg: SimConfig) -> RunResult:
         lock_trials=trials.trials,
         lock_deadlocked=trials.deadlocked,
         deadlock_probability=trials.probability,
-        concurrent_ops=(lk.guests + lk.host_threads) * lk.ops,
+        concurrent_ops=(lk.guests + lk.host_threads + lk.oom_tasks) * lk.ops,
+        lock_deadlocked_hostmem=trials.deadlocked_by_kind["hostmem"],
+        lock_deadlocked_oom=trials.deadlocked_by_kind["oom"],
         wall_seconds=time.perf_counter() - start,
     )
     return RunResult(summary=row)

@@ -101,3 +101,44 @@ def test_too_large_suggests_trials(monkeypatch, capsys):
         cli.main()
     assert exc.value.code == 2
     assert "--trials" in capsys.readouterr().err
+
+
+def test_oom_deadlock_exhaustive_json_old_and_fixed_driver():
+    args = ("--guests", "1", "--host-threads", "0", "--oom-tasks", "1", "--exhaustive")
+    old = run_json(*args, "--driver", "alloc_under_lock")
+    assert (old["oom_tasks"], old["driver"]) == (1, "alloc_under_lock")
+    assert (old["schedules"], old["deadlocked"]) == (36, 4)  # derived by hand in test_locks
+    assert old["deadlocked_by_kind"] == {"hostmem": 0, "oom": 4, "other": 0}
+    cycle = old["example"]["cycle"]
+    assert cycle["kind"] == "oom" and set(cycle["locks"]) == {"balloon(0)", "fs(0)"}
+    assert set(cycle["threads"]) == {"guest0", "oom0"}
+    fixed = run_json(*args, "--driver", "alloc_outside_lock")
+    assert (fixed["schedules"], fixed["deadlocked"], fixed["example"]) == (63, 0, None)
+
+
+def test_oom_trials_split_by_kind_and_default_output_has_no_oom_line():
+    out = run_json("--guests", "1", "--host-threads", "1", "--oom-tasks", "1",
+                   "--driver", "alloc_under_lock", "--trials", "300", "--seed", "2")  # fmt: skip
+    kinds = out["deadlocked_by_kind"]
+    assert kinds["hostmem"] > 0 and kinds["oom"] > 0
+    assert kinds["hostmem"] + kinds["oom"] == out["deadlocked"]
+    result = runner.invoke(
+        cli.app, ["deadlock", "--oom-tasks", "1", "--driver", "alloc_under_lock"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 OOM task" in result.stdout and "by cycle" in result.stdout
+    plain = runner.invoke(cli.app, ["deadlock", "--guests", "1", "--host-threads", "1"])
+    assert "OOM" not in plain.stdout and "by cycle" not in plain.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["--oom-tasks", "-1"], "--oom-tasks"), (["--driver", "fixed"], "--driver must be one of")],
+)
+def test_bad_oom_options_are_one_line_naming_the_option(args, needle, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["balloonlab", "deadlock", *args])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    assert exc.value.code not in (0, None)
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and needle in err, err

@@ -7,12 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim_core.config import ConfigError, build_config
 from sim_core.deadlock_explorer import ExplorationTooLarge, explore, random_trials
 from sim_core.locks import (
+    ACQUIRE,
     HOSTMEM,
+    RELEASE,
+    Instance,
     balloon_round,
     build_instance,
     initial_state,
+    instance_steps,
     is_finished,
     replay,
     round_instance,
@@ -20,6 +25,7 @@ from sim_core.locks import (
     step,
     wait_for_graph,
 )
+from sim_core.modes import run
 
 
 def brute_force(inst) -> tuple[int, int]:
@@ -233,3 +239,233 @@ def test_balloon_round_rejects_bad_input():
         round_instance([0], [0], "alphabetical")
     empty = balloon_round([], [], "natural", rng)
     assert empty.cycle is None and empty.steps == 0
+
+
+# ---------------------------------------------------------------------------- self-deadlock
+
+
+def _hand_built(programs: dict[str, list[tuple[int, int]]], locks: tuple[str, ...]) -> Instance:
+    """An instance written step by step: thread name -> its (ACQUIRE | RELEASE, lock) steps."""
+    return Instance(
+        order="natural",
+        thread_names=tuple(programs),
+        thread_guests=(None,) * len(programs),
+        lock_names=locks,
+        lock_guests=(None,) * len(locks),
+        programs=tuple(tuple(p) for p in programs.values()),
+    )
+
+
+def test_reacquiring_an_owned_lock_is_a_self_cycle():
+    # t0: acquire L, acquire L again (a non-recursive mutex), release, release.
+    # t1: acquire L, release L.
+    inst = _hand_built(
+        {"t0": [(ACQUIRE, 0), (ACQUIRE, 0), (RELEASE, 0)], "t1": [(ACQUIRE, 0), (RELEASE, 0)]},
+        ("L",),
+    )
+    # t0 takes L; t1 blocks on it (edge t1 -> t0, no cycle); t0 re-acquires L: self-edge.
+    partial = replay(inst, ["t0", "t1"])
+    assert partial.cycle is None
+    assert wait_for_graph(partial.state) == {1: 0}
+    res = replay(inst, ["t0", "t1", "t0"])
+    assert res.cycle is not None
+    assert (res.cycle.threads, res.cycle.locks) == (("t0",), ("L",))  # length 1: t1 only waits
+    assert res.cycle.describe() == "t0 waits for L held by t0"
+    assert wait_for_graph(res.state) == {0: 0, 1: 0}
+    assert res.state.queues[0] == (1, 0)  # t0 queued behind t1 on its own lock
+    # Every schedule deadlocks: t0 first, then t0 (t0 t0) or t1 blocking first (t0 t1 t0);
+    # t1 first, then t1 releasing (t1 t1 t0 t0) or t0 blocking until t1's release hands it L
+    # (t1 t0 t1 t0). 4 schedules, all deadlocking on t0's self-edge.
+    res = explore(inst)
+    assert (res.schedules, res.deadlocked) == (4, 4) == brute_force(inst)
+    assert res.random_scheduler_probability == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- the OOM deadlock (c7cdff0e8647)
+
+OLD, FIXED = "alloc_under_lock", "alloc_outside_lock"
+
+
+def oom_instance(driver: str, order: str = "natural"):
+    """1 guest thread, no host thread, 1 OOM task in guest 0, one op each."""
+    return build_instance(1, 0, 1, order, oom_tasks=1, driver=driver)
+
+
+def test_oom_programs_follow_fill_balloon_before_and_after_the_fix():
+    old, fixed = oom_instance(OLD), oom_instance(FIXED)
+    assert old.lock_names == fixed.lock_names == ("hostmem", "vmem(0)", "balloon(0)", "fs(0)")
+    assert old.thread_names == ("guest0", "oom0") and old.thread_guests == (0, 0)
+
+    def named(inst, t):
+        return [
+            ("acq" if k == ACQUIRE else "rel", inst.lock_names[lk]) for k, lk in inst.programs[t]
+        ]
+
+    op = [("acq", "vmem(0)"), ("acq", "hostmem"), ("rel", "hostmem"), ("rel", "vmem(0)")]
+    reclaim = [("acq", "fs(0)"), ("rel", "fs(0)")]
+    assert named(old, 0) == [("acq", "balloon(0)"), *reclaim, *op, ("rel", "balloon(0)")]
+    assert named(fixed, 0) == [*reclaim, ("acq", "balloon(0)"), *op, ("rel", "balloon(0)")]
+    leak = [("acq", "fs(0)"), ("acq", "balloon(0)"), ("rel", "balloon(0)"), ("rel", "fs(0)")]
+    assert named(old, 1) == named(fixed, 1) == leak
+
+
+def test_old_driver_deadlocks_in_the_schedule_of_the_commit_message():
+    inst = oom_instance(OLD)
+    g, o = inst.thread_names.index("guest0"), inst.thread_names.index("oom0")
+    balloon, fs = inst.lock_names.index("balloon(0)"), inst.lock_names.index("fs(0)")
+    # 1. guest0: fill_balloon takes balloon_lock.
+    res = replay(inst, ["guest0"])
+    assert res.state.owners[balloon] == g
+    # 2. oom0: the other task takes the fs lock.
+    res = replay(inst, ["guest0", "oom0"])
+    assert res.state.owners[fs] == o
+    # 3. guest0: its allocation's direct reclaim waits for the fs lock: blocked, no cycle.
+    res = replay(inst, ["guest0", "oom0", "guest0"])
+    assert res.cycle is None
+    assert wait_for_graph(res.state) == {g: o}
+    assert runnable(inst, res.state) == [o]
+    # 4. oom0: its allocation runs the OOM notifier; leak_balloon waits for balloon_lock.
+    res = replay(inst, ["guest0", "oom0", "guest0", "oom0"])
+    assert res.cycle is not None
+    assert res.cycle.threads == ("oom0", "guest0")
+    assert res.cycle.locks == ("balloon(0)", "fs(0)")
+    assert res.cycle.kind == "oom" and res.cycle.guests == frozenset({0})
+    assert wait_for_graph(res.state) == {g: o, o: g}
+    # The same four choices with the fixed driver: guest0 takes fs(0) first, oom0 blocks on
+    # it, guest0's release hands it over, and oom0 gets balloon_lock: no cycle.
+    res = replay(oom_instance(FIXED), ["guest0", "oom0", "guest0", "oom0"])
+    assert res.cycle is None
+    assert res.state.owners[balloon] == o and res.state.owners[fs] == o
+
+
+def test_oom_instance_counts_match_hand_derivation():
+    # Old driver, g: g1 acq B, g2 acq F, g3 rel F, g4..g7 the guest op, g8 rel B;
+    # o: o1 acq F, o2 acq B, o3 rel B, o4 rel F. (a, b) = steps done by g and o.
+    # With g past g3 and k steps left (holding B): M(k, 1) = M(k-1, 1) + 1 (o2 blocks,
+    # then all is forced), M(0, .) = 1, so M(k, 1) = k + 1; M(k, 0) = M(k-1, 0) + M(k, 1),
+    # so M(k, 0) = C(k + 2, 2). (3,0) = M(5,0) = 21, (3,1) = M(5,1) = 6.
+    # (2,0): g3 -> 21, or o1 blocks and g3 hands F over -> (3,1) = 6: 27.
+    # (1,1): g holds B wanting F, o holds F wanting B: 2 schedules, both deadlocking.
+    # (1,0) = (2,0) + (1,1) = 29, 2 deadlocking.
+    # (0,3) [o holds F]: g1 then (g2 blocks: 1 | o4: 1), or o4: 3. (0,2): o3 -> (0,3) = 3,
+    #   or g1 blocks and o3 hands B over -> (1,3) = 2: 5. (0,1) = (1,1) + (0,2) = 7, 2 dead.
+    # (0,0) = 29 + 7 = 36 schedules, 4 deadlocking; the random scheduler deadlocks iff its
+    # first two choices differ: P = 1/2.
+    old = explore(oom_instance(OLD))
+    assert (old.schedules, old.deadlocked) == (36, 4) == brute_force(oom_instance(OLD))
+    assert old.random_scheduler_probability == pytest.approx(0.5)
+    assert old.deadlocked_by_kind == {"hostmem": 0, "oom": 4, "other": 0}
+    assert old.example_cycle is not None and old.example_cycle.kind == "oom"
+    # Fixed driver, g: g1 acq F, g2 rel F, g3 acq B, g4..g7, g8 rel B (o as before).
+    # (2,3) [o holds F]: g3 -> (3,3): 6 interleavings of g's 5 steps with o4, or o4: 7.
+    # (2,2): o3 -> 7, or g3 blocks and o3 hands B over -> (3,3) = 6: 13.
+    # (2,1): g3 -> M(5,1) = 6, or o2 -> 13: 19. (2,0): g3 -> M(5,0) = 21, or o1 -> 19: 40.
+    # (1,0) [g holds F]: g2 -> 40, or o1 blocks and g2 hands F over -> (2,1) = 19: 59.
+    # (0,1) [o holds F]: g1 blocks (then forced: 1), or o2 -> (0,2) = 1 + (0,3) = 1 + 2: 4.
+    # (0,0) = 59 + 4 = 63 schedules, none deadlocking.
+    fixed = explore(oom_instance(FIXED))
+    assert (fixed.schedules, fixed.deadlocked) == (63, 0) == brute_force(oom_instance(FIXED))
+    assert fixed.random_scheduler_probability == 0.0 and fixed.example_cycle is None
+
+
+@pytest.mark.parametrize(
+    "shape", [(1, 0, 1, 1), (1, 0, 2, 1), (1, 0, 1, 2), (2, 0, 1, 2), (1, 1, 1, 1), (2, 1, 1, 1)]
+)
+def test_each_fix_removes_its_own_cycle(shape):
+    guests, hosts, ops, oom = shape
+
+    def kinds(order: str, driver: str) -> dict[str, int]:
+        inst = build_instance(guests, hosts, ops, order, oom_tasks=oom, driver=driver)
+        res = explore(inst)
+        assert sum(res.deadlocked_by_kind.values()) == res.deadlocked
+        return res.deadlocked_by_kind
+
+    both = kinds("hostmem_first", FIXED)
+    assert both == {"hostmem": 0, "oom": 0, "other": 0}  # both fixes: no deadlock at all
+    old_driver = kinds("hostmem_first", OLD)
+    assert old_driver["oom"] > 0 and old_driver["hostmem"] == 0
+    natural = kinds("natural", FIXED)
+    assert natural["oom"] == 0
+    assert (natural["hostmem"] > 0) == (hosts > 0)  # the hypervisor cycle needs a host thread
+
+
+def test_no_oom_task_leaves_the_instance_as_it_was():
+    for order in ("natural", "hostmem_first"):
+        plain = build_instance(2, 2, 2, order)
+        for driver in (OLD, FIXED):
+            inst = build_instance(2, 2, 2, order, oom_tasks=0, driver=driver)
+            assert (inst.lock_names, inst.programs) == (plain.lock_names, plain.programs)
+
+
+def test_oom_tasks_fill_guests_round_robin_and_steps_are_counted():
+    inst = build_instance(2, 1, 3, "natural", oom_tasks=3, driver=OLD)
+    assert inst.thread_names == ("guest0", "guest1", "host0", "oom0", "oom1", "oom2")
+    assert inst.thread_guests == (0, 1, None, 0, 1, 0)
+    assert inst.lock_names[3:] == ("balloon(0)", "fs(0)", "balloon(1)", "fs(1)")
+    for shape in [(1, 0, 1, 0), (1, 1, 2, 1), (2, 1, 3, 3), (3, 2, 1, 2)]:
+        inst = build_instance(*shape[:3], "natural", oom_tasks=shape[3])
+        assert instance_steps(*shape) == inst.n_steps
+    one_guest_out_of_memory = build_instance(2, 0, 1, "natural", oom_tasks=1)
+    assert [len(p) for p in one_guest_out_of_memory.programs] == [8, 4, 4]
+
+
+def test_random_trials_count_deadlocks_by_kind():
+    old = random_trials(oom_instance(OLD), 1000, seed=9)
+    assert old.deadlocked_by_kind == {"hostmem": 0, "oom": old.deadlocked, "other": 0}
+    assert abs(old.probability - 0.5) < 5 * old.stderr  # exact: 1/2 (hand-derived above)
+    assert random_trials(oom_instance(FIXED), 300, seed=9).deadlocked == 0
+    mixed = random_trials(build_instance(1, 1, 1, "natural", oom_tasks=1, driver=OLD), 500, 9)
+    assert mixed.deadlocked_by_kind["hostmem"] > 0 and mixed.deadlocked_by_kind["oom"] > 0
+
+
+def test_bad_driver_is_refused():
+    with pytest.raises(ValueError, match="alloc_under_lock, alloc_outside_lock"):
+        build_instance(1, 0, 1, "natural", oom_tasks=1, driver="fixed")
+    with pytest.raises(ValueError, match="oom_tasks"):
+        build_instance(1, 0, 1, "natural", oom_tasks=-1)
+
+
+# ---------------------------------------------------------------- config and locks mode
+
+
+def test_config_refuses_a_bad_balloon_driver_naming_the_field():
+    with pytest.raises(
+        ConfigError,
+        match=r"^locks\.balloon_driver: unknown 'fixed', "
+        r"choose one of alloc_under_lock, alloc_outside_lock$",
+    ):
+        build_config({"mode": "locks"}, **{"locks.balloon_driver": "fixed"})
+    with pytest.raises(ConfigError, match=r"^locks\.oom_tasks: must be >= 0, got -1$"):
+        build_config({"mode": "locks", "locks": {"oom_tasks": -1}})
+    cfg = build_config({"mode": "locks", "locks": {"balloon_driver": OLD, "oom_tasks": 2}})
+    assert (cfg.locks.balloon_driver, cfg.locks.oom_tasks) == (OLD, 2)
+
+
+def test_locks_mode_defaults_run_the_protocol_without_oom_tasks():
+    row = run(build_config({"mode": "locks"})).summary
+    assert (row["locks.balloon_driver"], row["locks.oom_tasks"]) == (FIXED, 0)
+    plain = random_trials(build_instance(1, 1, 1, "natural"), 1000, seed=0)
+    assert row["lock_deadlocked"] == plain.deadlocked > 0
+    assert row["lock_deadlocked_hostmem"] == plain.deadlocked and row["lock_deadlocked_oom"] == 0
+    assert row["concurrent_ops"] == 2
+
+
+def test_locks_mode_varies_the_driver_beside_the_lock_order():
+    base = {"mode": "locks", "seed": 3, "locks": {"host_threads": 1, "oom_tasks": 1, "trials": 400}}
+    rows = {
+        (order, driver): run(
+            build_config(base, **{"hypervisor.lock_order": order, "locks.balloon_driver": driver})
+        ).summary
+        for order in ("natural", "hostmem_first")
+        for driver in (OLD, FIXED)
+    }
+    for (order, driver), row in rows.items():
+        assert row["locks.balloon_driver"] == driver and row["hypervisor.lock_order"] == order
+        assert row["lock_deadlocked_hostmem"] + row["lock_deadlocked_oom"] == row["lock_deadlocked"]
+        assert row["concurrent_ops"] == 3  # guest, host thread and OOM task, one op each
+    assert rows[("hostmem_first", FIXED)]["lock_deadlocked"] == 0
+    assert rows[("hostmem_first", OLD)]["lock_deadlocked_hostmem"] == 0
+    assert rows[("hostmem_first", OLD)]["lock_deadlocked_oom"] > 0
+    assert rows[("natural", FIXED)]["lock_deadlocked_oom"] == 0
+    assert rows[("natural", FIXED)]["lock_deadlocked_hostmem"] > 0
+    assert rows[("natural", OLD)]["lock_deadlocked_oom"] > 0

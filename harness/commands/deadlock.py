@@ -17,7 +17,13 @@ from sim_core.deadlock_explorer import (
     explore,
     random_trials,
 )
-from sim_core.locks import LOCK_ORDERS, DeadlockCycle, build_instance
+from sim_core.locks import (
+    BALLOON_DRIVERS,
+    DEFAULT_BALLOON_DRIVER,
+    LOCK_ORDERS,
+    DeadlockCycle,
+    build_instance,
+)
 
 
 def _plural(n: int, word: str) -> str:
@@ -38,6 +44,14 @@ def deadlock(
     order: str = typer.Option(
         "natural", "--order", help="Lock order: natural (deadlock-prone) or hostmem_first."
     ),
+    oom_tasks: int = typer.Option(
+        0, "--oom-tasks", help="Guest tasks out of memory whose OOM notifier deflates (>= 0)."
+    ),
+    driver: str = typer.Option(
+        DEFAULT_BALLOON_DRIVER,
+        "--driver",
+        help="fill_balloon: alloc_under_lock (before Linux c7cdff0e8647) or alloc_outside_lock.",
+    ),
     exhaustive: bool = typer.Option(
         False, "--exhaustive", help="Explore every schedule (the default mode)."
     ),
@@ -56,6 +70,13 @@ def deadlock(
     Host thread h runs OPS reclaim ops: hostmem, then vmem(g) (callback); its
     k-th op targets guest (h + k) % GUESTS. hostmem_first: hostmem always first.
 
+    --oom-tasks N: task i, in guest i % GUESTS, holds fs(g) while its allocation
+    runs the OOM notifier, which takes balloon(g) to deflate. That guest's
+    balloon ops wait for fs(g) in direct reclaim: holding balloon(g) with
+    --driver alloc_under_lock (the deadlock fixed by Linux c7cdff0e8647), before
+    taking it with alloc_outside_lock. Deadlocks are counted by cycle kind
+    (hostmem or oom).
+
     --exhaustive (the default): every schedule (a maximal sequence of choices
     among runnable threads), the deadlocking ones, and the exact deadlock
     probability of a uniformly random scheduler. --trials N --seed S: N random
@@ -71,6 +92,10 @@ def deadlock(
         raise UserError(f"--ops must be >= 1, got {ops}")
     if order not in LOCK_ORDERS:
         raise UserError(f"--order must be one of {', '.join(LOCK_ORDERS)}, got {order!r}")
+    if oom_tasks < 0:
+        raise UserError(f"--oom-tasks must be >= 0, got {oom_tasks}")
+    if driver not in BALLOON_DRIVERS:
+        raise UserError(f"--driver must be one of {', '.join(BALLOON_DRIVERS)}, got {driver!r}")
     if exhaustive and trials is not None:
         raise UserError("choose one of --exhaustive or --trials N, not both")
     if trials is None and seed is not None:
@@ -85,18 +110,29 @@ def deadlock(
     # Before anything is built: an instance, a trial count or a memo that cannot finish or
     # fit is refused here, naming the option.
     check_deadlock(
-        guests, host_threads, ops, trials=trials, max_states=max_states, budget=default_budget()
+        guests,
+        host_threads,
+        ops,
+        trials=trials,
+        max_states=max_states,
+        budget=default_budget(),
+        oom_tasks=oom_tasks,
     )
-    inst = build_instance(guests, host_threads, ops, order)
+    inst = build_instance(guests, host_threads, ops, order, oom_tasks=oom_tasks, driver=driver)
+    oom = f" x {_plural(oom_tasks, 'OOM task')}" if oom_tasks else ""
     shape = (
-        f"{_plural(guests, 'guest')} x {_plural(host_threads, 'host thread')} "
+        f"{_plural(guests, 'guest')} x {_plural(host_threads, 'host thread')}{oom} "
         f"x {_plural(ops, 'op')} each, {order} order"
     )
+    if oom_tasks:
+        shape += f", {driver}"
     out: dict = {
         "guests": guests,
         "host_threads": host_threads,
         "ops": ops,
         "order": order,
+        "oom_tasks": oom_tasks,
+        "driver": driver,
         "mode": "exhaustive" if trials is None else "trials",
     }
     start = time.perf_counter()
@@ -114,6 +150,7 @@ def deadlock(
             probability=res.probability,
             random_scheduler_probability=res.random_scheduler_probability,
             states=res.states,
+            deadlocked_by_kind=res.deadlocked_by_kind,
         )
         example = _example(res.example_schedule, res.example_cycle)
     else:
@@ -125,6 +162,7 @@ def deadlock(
             probability=res.probability,
             stderr=res.stderr,
             seed=seed,
+            deadlocked_by_kind=res.deadlocked_by_kind,
         )
         example = _example(res.example_schedule, res.example_cycle)
     out["seconds"] = round(time.perf_counter() - start, 6)
@@ -149,6 +187,9 @@ def deadlock(
             f"  deadlocking        {out['deadlocked']:,}  P(deadlock) = "
             f"{out['probability']:.4f} +- {out['stderr']:.4f}"
         )
+    if oom_tasks:
+        kinds = out["deadlocked_by_kind"]
+        typer.echo(f"  by cycle           hostmem {kinds['hostmem']:,}, oom {kinds['oom']:,}")
     typer.echo(f"  time               {out['seconds']:.3f} s")
     if example is None:
         typer.echo("  no deadlock")
