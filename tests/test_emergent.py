@@ -144,10 +144,12 @@ def test_cooperative_ballooning_beats_blind_host_swapping(host):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="NOT SUPPORTED with host.cache = none (measured 2026-12-02): the bounded request "
-    "table holds at most ~1 MiB of host I/O buffers, so cutting them changes little "
-    "(aggressive: 283k refs/s with buffers, 278k without). The storm's feedback needs the "
-    "host page cache (host.cache = writeback), not modelled yet.",
+    reason="NOT SUPPORTED (measured 2026-12-07, 3 seeds): the bounded request table holds at "
+    "most ~1 MiB of host I/O buffers, so cutting them changes nothing - cache=none: 283k vs "
+    "280k refs/s, host swap-outs 117k vs 129k; cache=writeback: 262k vs 263k, 188k vs 188k. "
+    "In the model the storm's feedback through host memory is the host page cache holding "
+    "guest writes (test_host_cache.py::test_the_host_page_cache_feeds_the_swap_storm: "
+    "cache=writeback raises host swap-outs 117k -> 188k), not the request buffers.",
 )
 def test_cutting_the_io_buffer_feedback_weakens_the_storm():
     storm = {
