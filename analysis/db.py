@@ -10,7 +10,7 @@
     ticks_vm        ticks of the guest rows only (vm >= 0)
     sweeps          per sweep: runs, how many ok / failed / guest_oom / deadlock
 
-Only files that pass the store's integrity check are read (``harness.store.scan_sweep``:
+Only files that pass the store's integrity check are read (``store.parquet.scan_sweep``:
 footer, schema, run id); the others are reported once and never counted, so one damaged
 file never blocks the other sweeps. Sessions are read-only by default: only those files
 can be opened, and only queries run (``check_read_only``).
@@ -40,11 +40,12 @@ from typing import Any
 import duckdb
 
 from harness.errors import UserError
-from harness.store import StoreError
+from store import parquet
+from store.errors import StoreError
 
 RUNS_DIR = "runs"
 TICKS_DIR = "ticks"
-COMPACT_PREFIX = "part-compact-"  # the store's merged parts (harness/store.py)
+COMPACT_PREFIX = "part-compact-"  # the store's merged parts (store/parquet.py)
 VIEWS = ("runs", "completed_runs", "ticks", "ticks_host", "ticks_vm", "sweeps")
 
 # Columns of the `ticks` view when no run stored any per-tick rows (replay and lock runs
@@ -146,19 +147,19 @@ def connect(
     on_skip: Callable[[str], None] | None = _warn,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the store's views (see the module docstring) over the
-    files that pass the store's integrity check (harness.store.scan_sweep); the others
+    files that pass the store's integrity check (store.parquet.scan_sweep); the others
     are reported once through ``on_skip`` (one line) and never read. ``read_only``: the
     session can open only those files and write nowhere (see ``run_sql`` for statements).
     Raises StoreError (one line) when ``results`` does not exist or holds no stored run."""
-    from harness import limits, store
+    from harness import limits
 
     root = Path(results)
     if not root.is_dir():
         raise StoreError(f"{root}: no such results directory (see --results)")
-    scans = [store.scan_sweep(root, name) for name in store.sweeps(root)]
+    scans = [parquet.scan_sweep(root, name) for name in parquet.sweeps(root)]
     run_files = [p.absolute() for scan in scans for p in scan.files[RUNS_DIR]]
     tick_files = [p.absolute() for scan in scans for p in scan.files[TICKS_DIR]]
-    note = store.skipped_note([p for scan in scans for p in scan.skipped], root)
+    note = parquet.skipped_note([p for scan in scans for p in scan.skipped], root)
     if note and on_skip is not None:
         on_skip(note)
     if not run_files:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analysis.claims import NO_DATA, SUPPORTED
+from store.parquet import git_commit
 
 if TYPE_CHECKING:
     from analysis.reproduce import FigureOutcome, Reproduction
@@ -28,16 +29,8 @@ def _version() -> str:
         return "unknown"
 
 
-def _git_commit() -> str | None:
-    try:
-        from harness.store import git_commit
-    except ImportError:
-        return None
-    return git_commit()
-
-
 def _header(repro: Reproduction) -> list[tuple[str, str]]:
-    commit = _git_commit()
+    commit = git_commit()
     counts: dict[str, int] = {}
     for f in repro.figures:
         counts[f.verdict] = counts.get(f.verdict, 0) + 1

@@ -10,7 +10,8 @@ import resource
 import pytest
 
 from analysis import db
-from harness import executors, store
+from harness import executors
+from store import parquet
 
 SPEC = """
 [sweep]
@@ -134,7 +135,7 @@ def test_query_errors_are_one_line(sql, needle, results, balloonlab_cli):
 
 def test_a_store_error_is_one_line_without_the_view_sql(results, balloonlab_cli, monkeypatch):
     # the check passes (a sound footer), the data does not: DuckDB fails creating the view
-    path = next(store.sweep_dir(results, "runs", "q").glob("*.parquet"))
+    path = next(parquet.sweep_dir(results, "runs", "q").glob("*.parquet"))
     real = db._table_view
     monkeypatch.setattr(
         db, "_table_view", lambda files: real(files).replace("read_parquet", "nope")
@@ -154,7 +155,7 @@ def test_a_spec_that_is_not_utf8_names_the_file(tmp_path, balloonlab_cli):
 
 
 def test_status_on_a_store_of_damaged_files_is_rc_0_with_a_note(results, balloonlab_cli):
-    for path in store.sweep_dir(results, "runs", "q").glob("*.parquet"):
+    for path in parquet.sweep_dir(results, "runs", "q").glob("*.parquet"):
         path.write_bytes(b"PAR1 broken")
     code, out, err = balloonlab_cli("status", "--results", str(results), "--json")
     assert code == 0 and json.loads(out)[0]["done"] == 0

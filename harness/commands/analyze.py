@@ -24,9 +24,7 @@ FORMATS = ("table", "csv", "json")
 
 
 def _results_dir(results: Path | None) -> Path:
-    from harness.store import default_results
-
-    return results if results is not None else default_results()
+    return results if results is not None else options.default_results()
 
 
 def _params(pairs: list[str] | None) -> dict[str, str]:

@@ -44,10 +44,9 @@ def plot_command(
     Example: balloonlab plot oc --x host.overcommit --y profit_per_host_hour --hue hypervisor.policy --out oc.png
     """  # noqa: E501 (an example is one command line)
     from analysis.plot import plot
-    from harness.store import default_results
 
     result = plot(
-        results if results is not None else default_results(),
+        results if results is not None else options.default_results(),
         sweep,
         x,
         y,
