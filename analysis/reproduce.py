@@ -28,6 +28,7 @@ from analysis.claims import Claim
 from harness.errors import UserError
 from harness.spec import SweepSpec, parse_spec
 from harness.sweeps_catalog import shipped
+from store.errors import StoreError
 
 QUICK_SUFFIX = "-quick"
 QUICK_KEYS = ("replicates", "base", "grid", "zip")
@@ -393,8 +394,8 @@ def run_figure_sweeps(
             record = SweepRun(figure.name, spec.name, runs=len(spec.runs))
             try:
                 report = run_sweep(spec, ex, results, progress=bar)
-            except UserError:
-                raise  # the executor cannot start (e.g. a bad --address): nothing can run
+            except (UserError, StoreError):
+                raise  # the executor cannot start (a bad --address), the sweep is locked
             except Exception as exc:
                 record.error = f"{type(exc).__name__}: {exc}"
             else:
