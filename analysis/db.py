@@ -39,7 +39,7 @@ from typing import Any
 
 import duckdb
 
-from harness.errors import UserError
+from analysis.errors import QueryError
 from store import parquet
 from store.errors import StoreError
 
@@ -54,10 +54,6 @@ _EMPTY_TICKS = (
     "SELECT NULL::VARCHAR AS sweep, NULL::VARCHAR AS run_id, NULL::BIGINT AS tick, "
     "NULL::BIGINT AS vm, NULL::DOUBLE AS time_s WHERE false"
 )
-
-
-class QueryError(UserError):
-    """DuckDB refused a query; the message is its first line (plus any hint)."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any
 
 from analysis import claims, db, figures
 from analysis.claims import Claim
+from analysis.errors import AnalysisError
 from harness.errors import UserError
 from harness.spec import SweepSpec, parse_spec
 from harness.sweeps_catalog import shipped
@@ -142,7 +143,7 @@ def select(only: str | None = None) -> list[FigureDef]:
     matches = [f for f in FIGURES if f.name.startswith(only)]
     if len(matches) == 1:
         return matches
-    raise UserError(f"--only {only!r}: no such figure (known: {', '.join(BY_NAME)})")
+    raise AnalysisError(f"--only {only!r}: no such figure (known: {', '.join(BY_NAME)})")
 
 
 # ---- specs ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ UserError and the error types of the layers it drives (``ONE_LINE``)."""
 
 from __future__ import annotations
 
+from analysis.errors import AnalysisError
 from store.errors import StoreError
 
 
@@ -11,4 +12,4 @@ class UserError(Exception):
 
 
 # What `balloonlab` prints as `error: <message>` (exit code 2) rather than a traceback.
-ONE_LINE: tuple[type[Exception], ...] = (UserError, StoreError)
+ONE_LINE: tuple[type[Exception], ...] = (UserError, StoreError, AnalysisError)
