@@ -409,6 +409,7 @@ def plot(
     fmt: str = "png",
     seed: int = 0,
     keep_figure: bool = False,
+    memory_limit_bytes: int | None = None,
 ) -> PlotResult:
     """Query the sweep, aggregate, draw and write the file; PlotError in one line on a
     missing sweep, an unknown column, a bad --where or no data."""
@@ -416,7 +417,7 @@ def plot(
 
     if fmt not in FORMATS:
         raise PlotError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    con = connect(results)
+    con = connect(results, memory_limit_bytes=memory_limit_bytes)
     try:
         stored = [
             r[0] for r in con.execute("SELECT DISTINCT sweep FROM runs ORDER BY 1").fetchall()

@@ -258,13 +258,15 @@ def draw_figures(
     selected: Iterable[FigureDef] | None = None,
     *,
     quick: bool | None = None,
+    memory_limit_bytes: int | None = None,
 ) -> list[FigureOutcome]:
     """Draw each figure from the store into ``out/<figure>.png`` and check its claim. A
-    figure without data, or whose drawing or check fails, is reported, never raised."""
+    figure without data, or whose drawing or check fails, is reported, never raised.
+    ``memory_limit_bytes``: DuckDB's (see ``db.connect``)."""
     selected = list(selected) if selected is not None else list(FIGURES)
     out = Path(out)
     try:
-        con = db.connect(results)
+        con = db.connect(results, memory_limit_bytes=memory_limit_bytes)
     except db.StoreError as exc:
         return [
             FigureOutcome(
@@ -439,7 +441,11 @@ def reproduce(
         selected, results, quick=quick, executor=executor, address=address,
         progress=progress, log=log,
     )  # fmt: skip
-    outcomes = draw_figures(results, out, selected, quick=quick)
+    from harness import limits
+
+    outcomes = draw_figures(
+        results, out, selected, quick=quick, memory_limit_bytes=limits.default_budget()
+    )
     for sweep in sweeps:  # a sweep that could not run explains its figure's missing data
         for outcome in outcomes:
             if outcome.name == sweep.figure and sweep.error and outcome.png is None:

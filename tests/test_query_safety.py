@@ -10,7 +10,7 @@ import resource
 import pytest
 
 from analysis import db
-from harness import executors
+from harness import executors, limits
 from store import parquet
 
 SPEC = """
@@ -163,3 +163,28 @@ def test_status_on_a_store_of_damaged_files_is_rc_0_with_a_note(results, balloon
     code, out, err = balloonlab_cli("query", "SELECT 1", "--results", str(results))
     # the note (one line) and the error (one line)
     assert code == 2 and "no stored runs" in err and len(err.strip().splitlines()) == 2
+
+
+def _memory_limit(con) -> str:
+    return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+
+def test_the_memory_limit_is_the_callers_and_the_cli_gives_the_machine_budget(
+    results, balloonlab_cli
+):
+    con = db.connect(results, memory_limit_bytes=256 * 2**20)
+    try:
+        assert _memory_limit(con) == "256.0 MiB"
+    finally:
+        con.close()
+    con = db.connect(results, memory_limit_bytes=limits.default_budget())
+    try:
+        budget = _memory_limit(con)
+    finally:
+        con.close()
+    code, out, err = balloonlab_cli(
+        "query", "SELECT current_setting('memory_limit') AS m", "--results", str(results),
+        "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out) == [{"m": budget}]

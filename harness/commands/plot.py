@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from harness import options
+from harness import limits, options
 from harness.cli import app
 
 
@@ -56,6 +56,7 @@ def plot_command(
         out=out,
         fmt=fmt,
         seed=seed,
+        memory_limit_bytes=limits.default_budget(),
     )
     if json_out:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
