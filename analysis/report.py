@@ -10,13 +10,11 @@ import importlib.metadata
 import platform
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from analysis.claims import NO_DATA, SUPPORTED
+from analysis.paper import FigureOutcome, Reproduction
 from store.parquet import git_commit
-
-if TYPE_CHECKING:
-    from analysis.reproduce import FigureOutcome, Reproduction
 
 VERDICT_COLORS = {SUPPORTED: "#1a7f37", NO_DATA: "#6e7781"}  # anything else: red
 NOT_SUPPORTED_COLOR = "#cf222e"

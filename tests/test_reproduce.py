@@ -14,22 +14,22 @@ from pathlib import Path
 
 import pytest
 
-from analysis import claims, figures, reproduce
+from analysis import claims, figures
 from analysis.claims import NO_DATA, NOT_SUPPORTED, SUPPORTED, Claim
 from analysis.errors import AnalysisError
-from analysis.report import render_html, render_markdown, write_reports
-from analysis.reproduce import (
+from analysis.paper import (
     FIGURES,
     QUICK_SUFFIX,
     FigureOutcome,
     Reproduction,
     SweepRun,
     draw_figures,
-    figure_spec,
     select,
-    shrink,
 )
+from analysis.report import render_html, render_markdown, write_reports
+from harness import reproduce
 from harness.errors import UserError
+from harness.reproduce import figure_spec, shrink
 from harness.spec import load_spec
 from harness.sweeps_catalog import shipped
 

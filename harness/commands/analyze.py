@@ -219,7 +219,7 @@ def figures_command(
 
     Example: balloonlab figures --only fig04 --out figures
     """
-    from analysis.reproduce import draw_figures, select
+    from analysis.paper import draw_figures, select
 
     selected = select(only)
     outcomes = draw_figures(
@@ -261,7 +261,8 @@ def reproduce_command(
 
     Example: balloonlab reproduce --quick --out reproduction
     """
-    from analysis.reproduce import reproduce, select
+    from analysis.paper import select
+    from harness.reproduce import reproduce
 
     if executor not in ("ray", "local"):
         raise UserError(f"--executor must be ray or local, got {executor!r}")
