@@ -10,7 +10,7 @@
     ticks_vm        ticks of the guest rows only (vm >= 0)
     sweeps          per sweep: runs, how many ok / failed / guest_oom / deadlock
 
-Only files that pass the store's integrity check are read (``harness.store.scan_sweep``:
+Only files that pass the store's integrity check are read (``store.parquet.scan_sweep``:
 footer, schema, run id); the others are reported once and never counted, so one damaged
 file never blocks the other sweeps. Sessions are read-only by default: only those files
 can be opened, and only queries run (``check_read_only``).
@@ -39,12 +39,13 @@ from typing import Any
 
 import duckdb
 
-from harness.errors import UserError
-from harness.store import StoreError
+from analysis.errors import QueryError
+from store import parquet
+from store.errors import StoreError
 
 RUNS_DIR = "runs"
 TICKS_DIR = "ticks"
-COMPACT_PREFIX = "part-compact-"  # the store's merged parts (harness/store.py)
+COMPACT_PREFIX = "part-compact-"  # the store's merged parts (store/parquet.py)
 VIEWS = ("runs", "completed_runs", "ticks", "ticks_host", "ticks_vm", "sweeps")
 
 # Columns of the `ticks` view when no run stored any per-tick rows (replay and lock runs
@@ -53,10 +54,6 @@ _EMPTY_TICKS = (
     "SELECT NULL::VARCHAR AS sweep, NULL::VARCHAR AS run_id, NULL::BIGINT AS tick, "
     "NULL::BIGINT AS vm, NULL::DOUBLE AS time_s WHERE false"
 )
-
-
-class QueryError(UserError):
-    """DuckDB refused a query; the message is its first line (plus any hint)."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +124,11 @@ def _table_view(files: list[Path]) -> str:
     )
 
 
-def _lock_down(con: duckdb.DuckDBPyConnection, files: list[Path], memory: int) -> None:
+def _set_memory_limit(con: duckdb.DuckDBPyConnection, memory: int) -> None:
+    con.execute(f"SET memory_limit = '{max(memory // 2**20, 64)}MiB'")
+
+
+def _lock_down(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
     """Only the store's checked files can be opened, nothing can be written outside the
     session, no extension installed, and the SQL cannot undo any of it."""
     allowed = ", ".join(_sql_string(str(p)) for p in files)
@@ -135,7 +136,6 @@ def _lock_down(con: duckdb.DuckDBPyConnection, files: list[Path], memory: int) -
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")
-    con.execute(f"SET memory_limit = '{max(memory // 2**20, 64)}MiB'")
     con.execute("SET lock_configuration = true")
 
 
@@ -144,21 +144,21 @@ def connect(
     *,
     read_only: bool = True,
     on_skip: Callable[[str], None] | None = _warn,
+    memory_limit_bytes: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the store's views (see the module docstring) over the
-    files that pass the store's integrity check (harness.store.scan_sweep); the others
+    files that pass the store's integrity check (store.parquet.scan_sweep); the others
     are reported once through ``on_skip`` (one line) and never read. ``read_only``: the
     session can open only those files and write nowhere (see ``run_sql`` for statements).
+    ``memory_limit_bytes``: DuckDB's memory limit (at least 64 MiB); None: its default.
     Raises StoreError (one line) when ``results`` does not exist or holds no stored run."""
-    from harness import limits, store
-
     root = Path(results)
     if not root.is_dir():
         raise StoreError(f"{root}: no such results directory (see --results)")
-    scans = [store.scan_sweep(root, name) for name in store.sweeps(root)]
+    scans = [parquet.scan_sweep(root, name) for name in parquet.sweeps(root)]
     run_files = [p.absolute() for scan in scans for p in scan.files[RUNS_DIR]]
     tick_files = [p.absolute() for scan in scans for p in scan.files[TICKS_DIR]]
-    note = store.skipped_note([p for scan in scans for p in scan.skipped], root)
+    note = parquet.skipped_note([p for scan in scans for p in scan.skipped], root)
     if note and on_skip is not None:
         on_skip(note)
     if not run_files:
@@ -184,8 +184,10 @@ def connect(
             "count(*) FILTER (WHERE outcome = 'deadlock') AS deadlock "
             "FROM runs GROUP BY sweep ORDER BY sweep"
         )
+        if memory_limit_bytes is not None:
+            _set_memory_limit(con, memory_limit_bytes)
         if read_only:
-            _lock_down(con, run_files + tick_files, limits.default_budget())
+            _lock_down(con, run_files + tick_files)
     except duckdb.Error as exc:  # one line: never the echoed CREATE VIEW
         con.close()
         raise StoreError(f"{root}: cannot read the store: {_one_line(exc, sql=False)}") from None
@@ -306,9 +308,15 @@ def iter_sql(
     return columns, batches()
 
 
-def query(results: Path | str, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+def query(
+    results: Path | str,
+    sql: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    memory_limit_bytes: int | None = None,
+) -> QueryResult:
     """Open the store at ``results`` and run one query over its views."""
-    con = connect(results)
+    con = connect(results, memory_limit_bytes=memory_limit_bytes)
     try:
         return run_sql(con, sql, params)
     finally:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import UserError
+from analysis.errors import PlotError
 
 FORMATS = ("png", "svg", "html")
 RESAMPLES = 2000
@@ -95,7 +95,7 @@ def _check_column(name: str, known: Mapping[str, str], what: str) -> None:
 
         close = difflib.get_close_matches(name, list(known), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise UserError(
+        raise PlotError(
             f"--{what} {name}: no such column in the runs{hint}; see `balloonlab columns`"
         )
 
@@ -115,7 +115,7 @@ def load_rows(
     try:
         result = run_sql(con, sql, {"sweep": sweep})
     except QueryError as exc:
-        raise UserError(f"--where {where!r}: {exc}" if where else str(exc)) from None
+        raise PlotError(f"--where {where!r}: {exc}" if where else str(exc)) from None
     return result.records()
 
 
@@ -409,20 +409,21 @@ def plot(
     fmt: str = "png",
     seed: int = 0,
     keep_figure: bool = False,
+    memory_limit_bytes: int | None = None,
 ) -> PlotResult:
-    """Query the sweep, aggregate, draw and write the file; UserError in one line on a
+    """Query the sweep, aggregate, draw and write the file; PlotError in one line on a
     missing sweep, an unknown column, a bad --where or no data."""
     from analysis.db import connect
 
     if fmt not in FORMATS:
-        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    con = connect(results)
+        raise PlotError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    con = connect(results, memory_limit_bytes=memory_limit_bytes)
     try:
         stored = [
             r[0] for r in con.execute("SELECT DISTINCT sweep FROM runs ORDER BY 1").fetchall()
         ]
         if sweep not in stored:
-            raise UserError(f"{sweep}: no such sweep in {results} (stored: {', '.join(stored)})")
+            raise PlotError(f"{sweep}: no such sweep in {results} (stored: {', '.join(stored)})")
         types = view_columns(con)
         for name, what in ((x, "x"), (y, "y"), (hue, "hue"), (facet, "facet")):
             if name is not None:
@@ -438,7 +439,7 @@ def plot(
     points = aggregate(rows, x, y, hue, facet, seed=seed)
     if not points:
         where_text = f" with --where {where!r}" if where else ""
-        raise UserError(f"{sweep}: no completed run has a value of {y}{where_text}")
+        raise PlotError(f"{sweep}: no completed run has a value of {y}{where_text}")
     path = out if out is not None else default_out(sweep, x, y, fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
     title = f"{sweep}: {y} by {x}" + (f", per {hue}" if hue else "")

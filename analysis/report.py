@@ -10,12 +10,11 @@ import importlib.metadata
 import platform
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from analysis.claims import NO_DATA, SUPPORTED
-
-if TYPE_CHECKING:
-    from analysis.reproduce import FigureOutcome, Reproduction
+from analysis.paper import FigureOutcome, Reproduction
+from store.parquet import git_commit
 
 VERDICT_COLORS = {SUPPORTED: "#1a7f37", NO_DATA: "#6e7781"}  # anything else: red
 NOT_SUPPORTED_COLOR = "#cf222e"
@@ -28,16 +27,8 @@ def _version() -> str:
         return "unknown"
 
 
-def _git_commit() -> str | None:
-    try:
-        from harness.store import git_commit
-    except ImportError:
-        return None
-    return git_commit()
-
-
 def _header(repro: Reproduction) -> list[tuple[str, str]]:
-    commit = _git_commit()
+    commit = git_commit()
     counts: dict[str, int] = {}
     for f in repro.figures:
         counts[f.verdict] = counts.get(f.verdict, 0) + 1

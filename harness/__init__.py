@@ -1,1 +1,1 @@
-"""balloonlab's experiment harness: CLI, sweep specs, executors, Parquet store."""
+"""balloonlab's experiment harness: CLI, sweep specs, executors, the sweep driver."""

@@ -9,7 +9,7 @@ import sys
 import typer
 
 from harness import interrupts
-from harness.errors import UserError
+from harness.errors import ONE_LINE
 from sim_core.config import ConfigError
 
 # The top-level help is the docstring of _root below (with its example).
@@ -82,7 +82,7 @@ def main() -> None:
     interrupts.begin()
     try:
         code = app(standalone_mode=False)
-    except (UserError, ConfigError) as exc:
+    except (*ONE_LINE, ConfigError) as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(2)
     except (KeyboardInterrupt, interrupts.Terminated) as exc:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import store, sweep_lock
 from harness.progress import SweepProgress
 from harness.spec import SweepSpec
+from store import parquet, sweep_lock
 
 
 @dataclass
@@ -42,7 +42,7 @@ def run_sweep(
     """Run the spec's runs that are not stored yet and store each result as it arrives, so
     an interrupted driver loses at most the runs in flight. ``fresh`` deletes the sweep's
     stored files first. Failed runs are stored with their error and retried next time.
-    Holds the sweep's lock throughout (harness.sweep_lock): another live driver of the same
+    Holds the sweep's lock throughout (store.sweep_lock): another live driver of the same
     sweep makes this refuse (SweepLocked), or with ``wait`` wait until it is done."""
     with sweep_lock.hold(results, spec.name, wait=wait):
         return _run_locked(spec, executor, results, fresh=fresh, progress=progress)
@@ -59,18 +59,18 @@ def _run_locked(
     start = time.perf_counter()
     progress = progress or SweepProgress(enabled=False)
     if fresh:
-        store.remove_sweep(results, spec.name)
-    store.clean_temp_files(results, spec.name)
-    outcomes = store.stored_outcomes(results, spec.name)
-    pending = [r for r in spec.runs if outcomes.get(r.run_id, store.FAILED) == store.FAILED]
+        parquet.remove_sweep(results, spec.name)
+    parquet.clean_temp_files(results, spec.name)
+    outcomes = parquet.stored_outcomes(results, spec.name)
+    pending = [r for r in spec.runs if outcomes.get(r.run_id, parquet.FAILED) == parquet.FAILED]
     retry = [r.run_id for r in pending if r.run_id in outcomes]
     # A failed row inside a compacted part would outlive its retry: forget it first.
-    store.drop_runs(results, spec.name, retry, compacted_only=True)
+    parquet.drop_runs(results, spec.name, retry, compacted_only=True)
     skipped = len(spec.runs) - len(pending)
     progress.start_sweep(spec.name, len(pending), skipped)
     done = failed = 0
     for completed in executor.map(pending):
-        store.write_run(
+        parquet.write_run(
             results,
             completed.run,
             completed.summary,

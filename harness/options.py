@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import typer
 
 RESULTS_HELP = "Results directory (default: $BALLOONLAB_RESULTS or ./results)."
@@ -13,3 +16,8 @@ ADDRESS_HELP = (
 RESULTS = typer.Option(None, "--results", help=RESULTS_HELP)
 ADDRESS = typer.Option(None, "--address", help=ADDRESS_HELP)
 EXECUTOR = typer.Option("ray", "--executor", help="ray (default) or local.")
+
+
+def default_results() -> Path:
+    """Where results go unless --results says otherwise: $BALLOONLAB_RESULTS or ./results."""
+    return Path(os.environ.get("BALLOONLAB_RESULTS", "results"))

@@ -15,12 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from analysis import db
-from harness import store
 from harness.driver import run_sweep
 from harness.executors import LocalExecutor
 from harness.spec import load_spec
 from harness.sweeps_catalog import resolve
 from sim_core.simulation import TICK_COLUMNS
+from store import parquet
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_views_and_their_columns(smoke):
         ("smoke", n_runs, n_runs, 0)
     ]
     # The view and the store agree on the numbers, run by run.
-    table = store.read_table(results, "runs", "smoke")
+    table = parquet.read_table(results, "runs", "smoke")
     expected = dict(zip(table["run_id"].to_pylist(), table["references"].to_pylist(), strict=True))
     got = dict(con.execute('SELECT run_id, "references" FROM runs').fetchall())
     assert got == expected
@@ -94,7 +94,7 @@ def test_a_run_stored_twice_after_a_crashed_compaction_counts_once(smoke, tmp_pa
     results = tmp_path / "results"
     shutil.copytree(smoke[0], results)
     before_ticks = scalar(results, "SELECT count(*) FROM ticks")
-    store.compact(results, "smoke")
+    parquet.compact(results, "smoke")
     assert scalar(results, "SELECT count(*) FROM runs") == smoke[1]  # compacted parts read
     # A crash between writing the merged part and deleting its sources leaves a run in a
     # per-run file as well; the store treats the per-run file as current.

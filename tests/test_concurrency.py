@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import executors, store, sweep_lock
+from harness import executors
+from store import parquet, sweep_lock
 
 SPEC = """
 [sweep]
@@ -157,10 +158,10 @@ def test_two_drivers_started_at_once_on_one_sweep(tmp_path):
         assert len(outs[0][1].strip().splitlines()) == 1
     assert sum(r["done"] for r in reports) == 6  # no run executed twice
     assert sorted(r["skipped"] for r in reports) == ([0, 6] if len(reports) == 2 else [0])
-    scan = store.scan_sweep(results, "both")
+    scan = parquet.scan_sweep(results, "both")
     assert len(scan.outcomes) == 6 and scan.problems == []
-    for table in store.TABLES:
-        assert len(list(store.sweep_dir(results, table, "both").iterdir())) == 6
+    for table in parquet.TABLES:
+        assert len(list(parquet.sweep_dir(results, table, "both").iterdir())) == 6
     assert not sweep_lock.lock_path(results, "both").exists()
 
 
@@ -175,7 +176,7 @@ def test_different_sweeps_run_side_by_side(tmp_path):
         out, err = p.communicate(timeout=600)
         assert p.returncode == 0, err
         assert json.loads(out)[0]["done"] == 6
-    assert set(store.sweeps(results)) == {"left", "right"}
+    assert set(parquet.sweeps(results)) == {"left", "right"}
 
 
 def test_compact_refuses_a_sweep_a_driver_is_running(tmp_path, sleeper, stand_in):
@@ -184,11 +185,11 @@ def test_compact_refuses_a_sweep_a_driver_is_running(tmp_path, sleeper, stand_in
 
     results = tmp_path / "results"
     for run in load_spec(write_spec(tmp_path, "k")).runs:
-        store.write_run(results, run, *execute_run(run, stand_in)[:2])
+        parquet.write_run(results, run, *execute_run(run, stand_in)[:2])
     _fake_lock(results, "k", sleeper.pid)
     with pytest.raises(sweep_lock.SweepLocked, match=f"pid {sleeper.pid}"):
-        store.compact(results, "k")
-    assert len(list(store.sweep_dir(results, "runs", "k").glob("*.parquet"))) == 6
+        parquet.compact(results, "k")
+    assert len(list(parquet.sweep_dir(results, "runs", "k").glob("*.parquet"))) == 6
     sweep_lock.lock_path(results, "k").unlink()
-    store.compact(results, "k")
-    assert len(list(store.sweep_dir(results, "runs", "k").glob("*.parquet"))) == 1
+    parquet.compact(results, "k")
+    assert len(list(parquet.sweep_dir(results, "runs", "k").glob("*.parquet"))) == 1

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import store
 from harness.driver import run_sweep
 from harness.executors import RayExecutor
 from harness.spec import load_spec
@@ -22,6 +21,7 @@ from sim_core.controllers.mom import Mom, MomParams
 from sim_core.monitor import IDLE, WAS_YOUNG, YOUNG, accessed_since_marked, mark_idle
 from sim_core.observation import GuestStats, HostStats, Observation
 from sim_core.simulation import Simulation
+from store import parquet
 
 MIB = 1024  # KiB
 
@@ -351,12 +351,12 @@ def test_a_plugin_controller_runs_in_a_sweep_on_embedded_ray(plugin, ray_local, 
     results = tmp_path / "results"
     report = run_sweep(load_spec(tmp_path / "plug.toml"), RayExecutor(batch_size=1), results)
     assert report.done == 2 and report.failed == 0
-    runs = store.read_table(results, "runs", "plug").to_pylist()
+    runs = parquet.read_table(results, "runs", "plug").to_pylist()
     assert sorted(r["hypervisor.params.share"] for r in runs) == [0.1, 0.3]
     assert all(r["outcome"] == "ok" for r in runs)
     report = run_sweep(load_spec(tmp_path / "plugbad.toml"), RayExecutor(batch_size=1), results)
     assert report.failed == 2
-    rows = store.read_table(results, "runs", "plugbad").to_pylist()
+    rows = parquet.read_table(results, "runs", "plugbad").to_pylist()
     assert all(r["outcome"] == "failed" and "controller bug" in r["error"] for r in rows)
 
 

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from harness import executors, store
+from harness import executors
+from store import parquet
 
 SPEC = """
 [sweep]
@@ -49,7 +50,7 @@ def _run(balloonlab, tmp_path: Path, results: Path, name: str = "dr") -> dict:
 
 
 def _ids(results: Path, sweep: str = "dr") -> list[str]:
-    return sorted(p.stem for p in store.sweep_dir(results, "runs", sweep).glob("*.parquet"))
+    return sorted(p.stem for p in parquet.sweep_dir(results, "runs", sweep).glob("*.parquet"))
 
 
 def _truncate(path: Path) -> None:
@@ -72,7 +73,7 @@ def _count(balloonlab, results: Path, sql: str) -> tuple[int, str]:
 def test_a_truncated_ticks_file_is_redone_by_the_next_run(tmp_path, balloonlab):
     results = tmp_path / "results"
     assert _run(balloonlab, tmp_path, results)["done"] == 4
-    victim = store.run_file(results, "ticks", "dr", _ids(results)[0])
+    victim = parquet.run_file(results, "ticks", "dr", _ids(results)[0])
     _truncate(victim)
 
     rows, err = _status(balloonlab, results)
@@ -90,7 +91,7 @@ def test_a_truncated_runs_file_blocks_nothing(tmp_path, balloonlab):
     results = tmp_path / "results"
     _run(balloonlab, tmp_path, results)
     _run(balloonlab, tmp_path, results, name="other")
-    _truncate(store.run_file(results, "runs", "dr", _ids(results)[1]))
+    _truncate(parquet.run_file(results, "runs", "dr", _ids(results)[1]))
 
     rows, err = _status(balloonlab, results)
     assert {r["sweep"]: r["done"] for r in rows} == {"dr": 3, "other": 4}
@@ -107,7 +108,7 @@ def test_a_truncated_runs_file_blocks_nothing(tmp_path, balloonlab):
 def test_garbage_backup_and_foreign_schema_are_not_counted(tmp_path, balloonlab):
     results = tmp_path / "results"
     _run(balloonlab, tmp_path, results)
-    d = store.sweep_dir(results, "runs", "dr")
+    d = parquet.sweep_dir(results, "runs", "dr")
     first = _ids(results)[0]
     (d / "x.parquet").write_bytes(b"garbage" * 100)
     (d / "backup.parquet").write_bytes((d / f"{first}.parquet").read_bytes())
@@ -131,8 +132,8 @@ def test_doctor_lists_and_quarantines_without_deleting(tmp_path, balloonlab):
     results = tmp_path / "results"
     _run(balloonlab, tmp_path, results)
     ids = _ids(results)
-    runs_dir = store.sweep_dir(results, "runs", "dr")
-    ticks_dir = store.sweep_dir(results, "ticks", "dr")
+    runs_dir = parquet.sweep_dir(results, "runs", "dr")
+    ticks_dir = parquet.sweep_dir(results, "ticks", "dr")
     _truncate(ticks_dir / f"{ids[0]}.parquet")  # damaged ticks -> orphaned summary
     (runs_dir / f"{ids[1]}.parquet").unlink()  # orphaned ticks
     (runs_dir / "backup.parquet").write_bytes((runs_dir / f"{ids[2]}.parquet").read_bytes())
@@ -182,11 +183,11 @@ def test_doctor_lists_and_quarantines_without_deleting(tmp_path, balloonlab):
 
 
 def test_doctor_leaves_a_live_writers_temporary_alone(tmp_path, balloonlab):
-    from harness import sweep_lock
+    from store import sweep_lock
 
     results = tmp_path / "results"
     _run(balloonlab, tmp_path, results)
-    temp = store.sweep_dir(results, "ticks", "dr") / ".abc.parquet.1.x.tmp"
+    temp = parquet.sweep_dir(results, "ticks", "dr") / ".abc.parquet.1.x.tmp"
     temp.write_bytes(b"PAR1")
     lock = sweep_lock.lock_path(results, "dr")
     lock.write_text(json.dumps({"pid": os.getppid(), "host": os.uname().nodename,

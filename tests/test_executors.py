@@ -11,10 +11,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from harness import store
 from harness.driver import run_sweep
 from harness.executors import LocalExecutor, RayExecutor, execute_run
 from harness.spec import load_spec
+from store import parquet
 
 SPEC = """
 [sweep]
@@ -43,7 +43,7 @@ def spec(tmp_path: Path, name: str, n_overcommit: int = 3, ticks: int = 8, mem: 
 
 
 def rows(results: Path, sweep: str) -> dict[str, dict]:
-    table = store.read_table(results, "runs", sweep)
+    table = parquet.read_table(results, "runs", sweep)
     return {
         r["run_id"]: {k: v for k, v in r.items() if k not in NONDETERMINISTIC}
         for r in table.to_pylist()
@@ -142,7 +142,7 @@ def test_a_worker_killed_mid_sweep_is_retried(ray_with_test_functions, stand_in,
     for path in files:
         table = pq.read_table(path)
         assert table.num_rows == 1 and table.column("outcome")[0].as_py() == "ok"
-    assert store.stored_run_ids(results, "kill") == {r.run_id for r in the_spec.runs}
+    assert parquet.stored_run_ids(results, "kill") == {r.run_id for r in the_spec.runs}
 
 
 @pytest.mark.ray
@@ -152,8 +152,8 @@ def test_runs_of_a_task_out_of_retries_become_failed_rows(ray_with_test_function
     ex = RayExecutor(run_fn=always_exit, batch_size=2, max_retries=0)
     report = run_sweep(the_spec, ex, results)
     assert (report.done, report.failed) == (0, 2)
-    assert store.failed_run_ids(results, "dead") == {r.run_id for r in the_spec.runs}
-    errors = store.read_table(results, "runs", "dead").column("error").to_pylist()
+    assert parquet.failed_run_ids(results, "dead") == {r.run_id for r in the_spec.runs}
+    errors = parquet.read_table(results, "runs", "dead").column("error").to_pylist()
     assert all("Worker" in e or "worker" in e for e in errors), errors
 
 
@@ -169,8 +169,8 @@ def test_local_and_ray_store_identical_rows_of_the_real_simulation(ray_local, tm
     assert set(a) == {r.run_id for r in the_spec.runs}
     assert a == b
     assert {r["seed"] for r in a.values()} == {r.seed for r in the_spec.runs}
-    ta = store.read_table(local_results, "ticks", "same").sort_by([("run_id", "ascending")])
-    tb = store.read_table(ray_results, "ticks", "same").sort_by([("run_id", "ascending")])
+    ta = parquet.read_table(local_results, "ticks", "same").sort_by([("run_id", "ascending")])
+    tb = parquet.read_table(ray_results, "ticks", "same").sort_by([("run_id", "ascending")])
     assert ta.num_rows > 0 and ta.equals(tb)
-    nodes = set(store.read_table(ray_results, "runs", "same").column("ray_node_id").to_pylist())
+    nodes = set(parquet.read_table(ray_results, "runs", "same").column("ray_node_id").to_pylist())
     assert nodes == {ray_local.get_runtime_context().get_node_id()}

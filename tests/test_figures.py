@@ -12,9 +12,10 @@ import pytest
 
 from analysis import claims, db, figures
 from analysis.claims import NOT_SUPPORTED, SUPPORTED
-from analysis.reproduce import FIGURES, QUICK_SUFFIX, draw_figures, shrink
+from analysis.paper import FIGURES, QUICK_SUFFIX, draw_figures
 from harness.driver import run_sweep
 from harness.executors import LocalExecutor
+from harness.reproduce import shrink
 from harness.spec import parse_spec
 from harness.sweeps_catalog import shipped
 

@@ -9,10 +9,10 @@ import json
 import pytest
 
 import sim_core
-from harness import store
 from harness.commands import keys
 from harness.spec import parse_spec
 from sim_core.config import DEVICE_PRESETS, SimConfig, VMConfig
+from store import parquet
 
 
 def _walk(cls: type, prefix: str = "") -> list[str]:
@@ -169,14 +169,14 @@ def test_columns_cover_every_summary_and_tick_column_the_simulation_writes(
     seen_ticks = False
     for done in LocalExecutor().map(spec.runs):
         assert not done.failed, done.summary.column("error")[0].as_py()
-        store.write_run(tmp_path, done.run, done.summary, done.ticks, host="test")
+        parquet.write_run(tmp_path, done.run, done.summary, done.ticks, host="test")
         config_cols = set(done.run.config.flat())
-        stored = store.read_table(tmp_path, "runs", "cols")
+        stored = parquet.read_table(tmp_path, "runs", "cols")
         missing = set(stored.column_names) - config_cols - runs_cols
         assert not missing, (done.run.config.mode, sorted(missing))
         if done.ticks is not None and done.ticks.num_rows:
             seen_ticks = True
-            ticks = store.read_table(tmp_path, "ticks", "cols")
+            ticks = parquet.read_table(tmp_path, "ticks", "cols")
             assert not set(ticks.column_names) - tick_cols, sorted(
                 set(ticks.column_names) - tick_cols
             )

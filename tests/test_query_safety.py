@@ -10,7 +10,8 @@ import resource
 import pytest
 
 from analysis import db
-from harness import executors, store
+from harness import executors, limits
+from store import parquet
 
 SPEC = """
 [sweep]
@@ -134,7 +135,7 @@ def test_query_errors_are_one_line(sql, needle, results, balloonlab_cli):
 
 def test_a_store_error_is_one_line_without_the_view_sql(results, balloonlab_cli, monkeypatch):
     # the check passes (a sound footer), the data does not: DuckDB fails creating the view
-    path = next(store.sweep_dir(results, "runs", "q").glob("*.parquet"))
+    path = next(parquet.sweep_dir(results, "runs", "q").glob("*.parquet"))
     real = db._table_view
     monkeypatch.setattr(
         db, "_table_view", lambda files: real(files).replace("read_parquet", "nope")
@@ -154,7 +155,7 @@ def test_a_spec_that_is_not_utf8_names_the_file(tmp_path, balloonlab_cli):
 
 
 def test_status_on_a_store_of_damaged_files_is_rc_0_with_a_note(results, balloonlab_cli):
-    for path in store.sweep_dir(results, "runs", "q").glob("*.parquet"):
+    for path in parquet.sweep_dir(results, "runs", "q").glob("*.parquet"):
         path.write_bytes(b"PAR1 broken")
     code, out, err = balloonlab_cli("status", "--results", str(results), "--json")
     assert code == 0 and json.loads(out)[0]["done"] == 0
@@ -162,3 +163,28 @@ def test_status_on_a_store_of_damaged_files_is_rc_0_with_a_note(results, balloon
     code, out, err = balloonlab_cli("query", "SELECT 1", "--results", str(results))
     # the note (one line) and the error (one line)
     assert code == 2 and "no stored runs" in err and len(err.strip().splitlines()) == 2
+
+
+def _memory_limit(con) -> str:
+    return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+
+def test_the_memory_limit_is_the_callers_and_the_cli_gives_the_machine_budget(
+    results, balloonlab_cli
+):
+    con = db.connect(results, memory_limit_bytes=256 * 2**20)
+    try:
+        assert _memory_limit(con) == "256.0 MiB"
+    finally:
+        con.close()
+    con = db.connect(results, memory_limit_bytes=limits.default_budget())
+    try:
+        budget = _memory_limit(con)
+    finally:
+        con.close()
+    code, out, err = balloonlab_cli(
+        "query", "SELECT current_setting('memory_limit') AS m", "--results", str(results),
+        "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out) == [{"m": budget}]

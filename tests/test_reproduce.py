@@ -14,21 +14,22 @@ from pathlib import Path
 
 import pytest
 
-from analysis import claims, figures, reproduce
+from analysis import claims, figures
 from analysis.claims import NO_DATA, NOT_SUPPORTED, SUPPORTED, Claim
-from analysis.report import render_html, render_markdown, write_reports
-from analysis.reproduce import (
+from analysis.errors import AnalysisError
+from analysis.paper import (
     FIGURES,
     QUICK_SUFFIX,
     FigureOutcome,
     Reproduction,
     SweepRun,
     draw_figures,
-    figure_spec,
     select,
-    shrink,
 )
+from analysis.report import render_html, render_markdown, write_reports
+from harness import reproduce
 from harness.errors import UserError
+from harness.reproduce import figure_spec, shrink
 from harness.spec import load_spec
 from harness.sweeps_catalog import shipped
 
@@ -83,7 +84,7 @@ def test_select_by_name_or_prefix():
     assert [f.name for f in select("fig11_che_validation")] == ["fig11_che_validation"]
     assert select(None) == list(FIGURES)
     for bad in ("fig1", "nope"):  # fig1 is ambiguous (fig10, fig11)
-        with pytest.raises(UserError, match="no such figure"):
+        with pytest.raises(AnalysisError, match="no such figure"):
             select(bad)
 
 

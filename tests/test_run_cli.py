@@ -17,7 +17,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from harness import executors, store
+from harness import executors
+from store import parquet
 
 SPEC = """
 [sweep]
@@ -82,7 +83,7 @@ def test_run_reports_json_and_skips_stored_runs(tmp_path, balloonlab):
     )
     [fresh] = json.loads(out)
     assert (fresh["done"], fresh["skipped"]) == (8, 0)
-    assert store.read_table(results, "runs", "cli").num_rows == 8
+    assert parquet.read_table(results, "runs", "cli").num_rows == 8
 
 
 def test_failed_runs_exit_1_and_are_retried(tmp_path, balloonlab):
@@ -93,14 +94,14 @@ def test_failed_runs_exit_1_and_are_retried(tmp_path, balloonlab):
     [report] = json.loads(out)
     assert code == 1
     assert (report["runs"], report["done"], report["failed"]) == (8, 4, 4)
-    errors = store.read_table(results, "runs", "flaky").column("error").to_pylist()
+    errors = parquet.read_table(results, "runs", "flaky").column("error").to_pylist()
     assert sorted(e for e in errors if e) == ["ValueError: injected failure"] * 4
 
     code, out, _ = balloonlab(*args)
     [again] = json.loads(out)
     assert code == 1
     assert (again["skipped"], again["retried"], again["failed"]) == (4, 4, 4)
-    assert store.read_table(results, "runs", "flaky").num_rows == 8  # overwritten, not added
+    assert parquet.read_table(results, "runs", "flaky").num_rows == 8  # overwritten, not added
 
     code, out, _ = balloonlab("status", str(spec), "--results", str(results), "--json")
     assert code == 0
@@ -142,7 +143,7 @@ def test_status_show_sweeps_and_compact(tmp_path, balloonlab):
     code, out, _ = balloonlab("sweeps", "--json")
     assert code == 0 and "smoke" in {s["name"] for s in json.loads(out)}
 
-    before = store.read_table(results, "ticks", "st").num_rows
+    before = parquet.read_table(results, "ticks", "st").num_rows
     code, out, _ = balloonlab("compact", "st", "--results", str(results), "--json")
     assert code == 0 and [r["rows"] for r in json.loads(out)] == [4, before]
     assert len(list((results / "runs" / "sweep=st").glob("*.parquet"))) == 1
@@ -238,7 +239,7 @@ def test_resume_after_the_driver_is_killed(tmp_path):
     assert report["skipped"] == stored_before
     assert report["done"] == 12 - stored_before and report["failed"] == 0
 
-    table = store.read_table(results, "runs", "resume")
+    table = parquet.read_table(results, "runs", "resume")
     ids = table.column("run_id").to_pylist()
     assert len(ids) == len(set(ids)) == 12
     assert set(table.column("outcome").to_pylist()) <= {"ok", "guest_oom", "deadlock"}
@@ -308,13 +309,13 @@ def test_a_sweep_joined_to_a_two_node_cluster_runs_on_both(tmp_path):
         finally:
             _kill_group(cluster)
 
-    table = store.read_table(results, "runs", "two")
+    table = parquet.read_table(results, "runs", "two")
     assert table.num_rows == 8
     nodes = set(table.column("ray_node_id").to_pylist())
     assert len(nodes) == 2 and None not in nodes
     # every file was written by the driver: provenance names the node that ran the run
     for path in (results / "runs" / "sweep=two").glob("*.parquet"):
-        assert store.read_provenance(path)["ray_node_id"] in nodes
+        assert parquet.read_provenance(path)["ray_node_id"] in nodes
     assert len(list((results / "ticks" / "sweep=two").glob("*.parquet"))) == 8
 
 

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from harness import executors, store
+from harness import executors
+from store import parquet
 
 TOML = """
 [sweep]
@@ -44,7 +45,7 @@ def balloonlab(monkeypatch, balloonlab_cli, stand_in):
 
 
 def _stored_ids(results, sweep):
-    return set(store.read_table(results, "runs", sweep).column("run_id").to_pylist())
+    return set(parquet.read_table(results, "runs", sweep).column("run_id").to_pylist())
 
 
 def test_run_grid_stores_the_same_runs_as_the_toml_spec(tmp_path, balloonlab):

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness import options
+from harness import limits, options
 from harness.cli import app
 from harness.errors import UserError
 
@@ -24,9 +24,7 @@ FORMATS = ("table", "csv", "json")
 
 
 def _results_dir(results: Path | None) -> Path:
-    from harness.store import default_results
-
-    return results if results is not None else default_results()
+    return results if results is not None else options.default_results()
 
 
 def _params(pairs: list[str] | None) -> dict[str, str]:
@@ -147,7 +145,9 @@ def query_command(
         text, values = sql, None
     if not allow_write:
         db.check_read_only(text)  # refused before the store is even opened
-    con = db.connect(_results_dir(results), read_only=not allow_write)
+    # A read-only session gets this machine's per-run memory budget (--allow-write: none).
+    budget = None if allow_write else limits.default_budget()
+    con = db.connect(_results_dir(results), read_only=not allow_write, memory_limit_bytes=budget)
     try:
         if limit == 0 and fmt != "table":  # every row, streamed in batches
             columns, batches = db.iter_sql(con, text, values, read_only=not allow_write)
@@ -219,10 +219,16 @@ def figures_command(
 
     Example: balloonlab figures --only fig04 --out figures
     """
-    from analysis.reproduce import draw_figures, select
+    from analysis.paper import draw_figures, select
 
     selected = select(only)
-    outcomes = draw_figures(_results_dir(results), out, selected, quick=quick)
+    outcomes = draw_figures(
+        _results_dir(results),
+        out,
+        selected,
+        quick=quick,
+        memory_limit_bytes=limits.default_budget(),
+    )
     if json_out:
         typer.echo(json.dumps([o.to_dict() for o in outcomes], indent=2, default=str))
     else:
@@ -255,7 +261,8 @@ def reproduce_command(
 
     Example: balloonlab reproduce --quick --out reproduction
     """
-    from analysis.reproduce import reproduce, select
+    from analysis.paper import select
+    from harness.reproduce import reproduce
 
     if executor not in ("ray", "local"):
         raise UserError(f"--executor must be ray or local, got {executor!r}")

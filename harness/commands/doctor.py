@@ -9,9 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness import options, store, sweep_lock
+from harness import options
 from harness.cli import app
 from harness.errors import UserError
+from store import parquet, sweep_lock
 
 
 def _rel(results: Path, path: Path) -> str:
@@ -21,7 +22,7 @@ def _rel(results: Path, path: Path) -> str:
         return str(path)
 
 
-def _stale_locks(results: Path) -> list[store.FileProblem]:
+def _stale_locks(results: Path) -> list[parquet.FileProblem]:
     d = results / sweep_lock.LOCKS
     if not d.is_dir():
         return []
@@ -30,7 +31,7 @@ def _stale_locks(results: Path) -> list[store.FileProblem]:
         holder = sweep_lock.read_holder(path)
         if sweep_lock.is_stale(holder):
             who = holder.describe() if holder else "nobody readable"
-            out.append(store.FileProblem(path, "stale_lock", f"held by {who}, not alive"))
+            out.append(parquet.FileProblem(path, "stale_lock", f"held by {who}, not alive"))
     return out
 
 
@@ -55,22 +56,22 @@ def doctor_command(
 
     Example: balloonlab doctor --results results --fix
     """
-    root = results if results is not None else store.default_results()
+    root = results if results is not None else options.default_results()
     if not root.is_dir():
         raise UserError(f"{root}: no such results directory (see --results)")
-    problems = store.diagnose(root) + _stale_locks(root)
+    problems = parquet.diagnose(root) + _stale_locks(root)
     rows = []
     remaining = 0
     for p in problems:
         row = {"path": _rel(root, p.path), "kind": p.kind, "reason": p.reason, "sweep": p.sweep}
         moved = None
         if fix:
-            live = p.kind == store.TEMP and p.sweep and sweep_lock.live_holder(root, p.sweep)
+            live = p.kind == parquet.TEMP and p.sweep and sweep_lock.live_holder(root, p.sweep)
             if live:
                 row["note"] = f"left alone: its sweep is being run by {live.describe()}"
             else:
                 try:
-                    moved = _rel(root, store.quarantine(root, p.path))
+                    moved = _rel(root, parquet.quarantine(root, p.path))
                 except FileNotFoundError:  # gone meanwhile (a writer renamed its temp)
                     row["note"] = "gone meanwhile"
                     rows.append(row)

@@ -200,7 +200,7 @@ def registry(kind: str) -> list[dict[str, str]]:
     raise ValueError(f"unknown registry {kind!r}")
 
 
-# Columns the store adds to what a run returns (harness/store.py: summary_row, write_run).
+# Columns the store adds to what a run returns (store/parquet.py: summary_row, write_run).
 STORE_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
     "runs": [
         ("ray_node_id", "", "Ray node that ran the run (null off Ray; added by the store)"),

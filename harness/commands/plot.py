@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from harness import options
+from harness import limits, options
 from harness.cli import app
 
 
@@ -44,10 +44,9 @@ def plot_command(
     Example: balloonlab plot oc --x host.overcommit --y profit_per_host_hour --hue hypervisor.policy --out oc.png
     """  # noqa: E501 (an example is one command line)
     from analysis.plot import plot
-    from harness.store import default_results
 
     result = plot(
-        results if results is not None else default_results(),
+        results if results is not None else options.default_results(),
         sweep,
         x,
         y,
@@ -57,6 +56,7 @@ def plot_command(
         out=out,
         fmt=fmt,
         seed=seed,
+        memory_limit_bytes=limits.default_budget(),
     )
     if json_out:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))

@@ -13,13 +13,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness import cli_spec, limits, options, store, sweep_lock
+from harness import cli_spec, limits, options
 from harness.cli import app
 from harness.driver import SweepReport, run_sweep
 from harness.errors import UserError
 from harness.progress import SweepProgress
 from harness.spec import SweepSpec, load_spec
 from harness.sweeps_catalog import resolve, shipped
+from store import parquet, sweep_lock
 
 EXECUTORS = ("ray", "local")
 
@@ -98,7 +99,7 @@ def _hold_locks(results_dir: Path, names: list[str], wait: bool):
 
 
 def _results_dir(results: Path | None) -> Path:
-    return results if results is not None else store.default_results()
+    return results if results is not None else options.default_results()
 
 
 def _print_json(data: Any) -> None:
@@ -293,9 +294,9 @@ def sweeps_command(
 
 def sweep_status(results: Path | str, sweep: str, spec: SweepSpec | None) -> dict[str, Any]:
     """Stored counts of one sweep; with its spec, also how many runs are missing."""
-    outcomes = store.stored_outcomes(results, sweep)
+    outcomes = parquet.stored_outcomes(results, sweep)
     if spec is None:
-        done = sum(o != store.FAILED for o in outcomes.values())
+        done = sum(o != parquet.FAILED for o in outcomes.values())
         return {
             "sweep": sweep,
             "runs": None,
@@ -305,8 +306,8 @@ def sweep_status(results: Path | str, sweep: str, spec: SweepSpec | None) -> dic
             "not_in_spec": None,
         }
     ids = {r.run_id for r in spec.runs}
-    done = sum(1 for rid in ids if outcomes.get(rid, store.FAILED) != store.FAILED)
-    failed = sum(1 for rid in ids if outcomes.get(rid) == store.FAILED)
+    done = sum(1 for rid in ids if outcomes.get(rid, parquet.FAILED) != parquet.FAILED)
+    failed = sum(1 for rid in ids if outcomes.get(rid) == parquet.FAILED)
     return {
         "sweep": sweep,
         "runs": len(ids),
@@ -349,15 +350,15 @@ def status_command(
         known = {s.name: s for s in _load_specs(specs)}
         names = list(known)
     else:
-        if not (results_dir / store.RUNS).is_dir():
+        if not (results_dir / parquet.RUNS).is_dir():
             raise UserError(f"{results_dir}: no stored runs here (see --results)")
         # The spec each sweep was last run with wins over a shipped one of the same name.
         known = _shipped_by_name() | cli_spec.stored_specs(results_dir)
-        names = store.sweeps(results_dir)
+        names = parquet.sweeps(results_dir)
     rows = [sweep_status(results_dir, name, known.get(name)) for name in names]
     # Damaged and stray files are never counted; say so once.
-    skipped = [p for name in names for p in store.scan_sweep(results_dir, name).skipped]
-    note = store.skipped_note(skipped, results_dir)
+    skipped = [p for name in names for p in parquet.scan_sweep(results_dir, name).skipped]
+    note = parquet.skipped_note(skipped, results_dir)
     if note:
         typer.echo(f"note: {note}", err=True)
     if json_out:
@@ -383,9 +384,9 @@ def compact_command(
     Example: balloonlab compact smoke --results results
     """
     results_dir = _results_dir(results)
-    if sweep not in store.sweeps(results_dir):
+    if sweep not in parquet.sweeps(results_dir):
         raise UserError(f"{sweep}: no such sweep under {results_dir}/")
-    reports = store.compact(results_dir, sweep)
+    reports = parquet.compact(results_dir, sweep)
     if json_out:
         _print_json([{**asdict(r), "sweep": sweep} for r in reports])
         return

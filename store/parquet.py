@@ -36,14 +36,13 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from harness.errors import UserError
-from harness.spec import Run
+from store.errors import StoreError
 
 RUNS = "runs"
 TICKS = "ticks"
@@ -52,7 +51,7 @@ FAILED = "failed"
 COMPACT_PREFIX = "part-compact-"
 META_PREFIX = "balloonlab."
 QUARANTINE = "quarantine"
-RUN_ID_RE = re.compile(r"^[0-9a-f]{16}$")  # harness.spec.run_id_for: 16 hex digits
+RUN_ID_RE = re.compile(r"^[0-9a-f]{16}$")  # run ids are 16 hex digits
 
 # Problem kinds (see ``FileProblem``)
 DAMAGED = "damaged"  # not a readable Parquet file
@@ -67,13 +66,25 @@ REQUIRED_COLUMNS: dict[str, dict[str, str]] = {
 }
 
 
-class StoreError(UserError):
-    """The results directory is missing, holds no runs, or cannot be read: one line."""
+class _Config(Protocol):
+    def to_json(self) -> str: ...
 
 
-def default_results() -> Path:
-    """Where results go unless --results says otherwise: $BALLOONLAB_RESULTS or ./results."""
-    return Path(os.environ.get("BALLOONLAB_RESULTS", "results"))
+class Run(Protocol):
+    """What the store needs of a run (the harness's ``spec.Run`` has it)."""
+
+    @property
+    def sweep(self) -> str: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def replicate(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def overrides(self) -> Mapping[str, Any]: ...
+    @property
+    def config(self) -> _Config: ...
 
 
 def sweep_dir(results: Path | str, table: str, sweep: str) -> Path:
@@ -773,7 +784,7 @@ def compact(results: Path | str, sweep: str) -> list[CompactReport]:
     lock: refused (SweepLocked) while another driver runs the sweep."""
     if sweep not in sweeps(results):
         raise FileNotFoundError(f"no sweep {sweep!r} under {results}")
-    from harness import sweep_lock  # a driver rewriting the sweep meanwhile would race us
+    from store import sweep_lock  # a driver rewriting the sweep meanwhile would race us
 
     with sweep_lock.hold(results, sweep):
         try:

@@ -1,23 +1,15 @@
-"""Reproduce the paper figures: run each figure's sweep, draw it, check its claim, report.
+"""The paper's figures, drawn from stored runs: each figure's definition, its quick-mode
+overrides, drawing and claim check from the store, and the data a report is made of.
 
 Each figure has one shipped sweep spec (``sweeps/<figure>.toml``), one named query
 (``analysis/<figure>.sql``), one drawing function (``analysis.figures.DRAW``) and one
-claim check (``analysis.claims.CHECKS``), all under the same name.
-
-Quick mode. ``FIGURES`` gives each figure a ``quick`` table of overrides that shrinks its
-sweep: ``replicates``, and ``base`` / ``grid`` / ``zip`` entries that replace the spec's
-(fewer grid points, fewer ticks or references). The shrunken spec is the shipped TOML with
-those entries replaced, validated by the harness like any spec, under the sweep name
-``<figure>-quick``, so quick runs never mix with full ones in the store and a later full
-reproduction starts from its own runs. ``balloonlab show`` does not know quick specs;
-``quick_spec(name)`` builds one.
+claim check (``analysis.claims.CHECKS``), all under the same name. ``FIGURES`` gives each
+figure a ``quick`` table of overrides (plain data) that shrinks its sweep; the harness
+(``harness.reproduce``) applies them and runs the sweeps, stored as ``<figure>-quick``.
 """
 
 from __future__ import annotations
 
-import copy
-import time
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +17,9 @@ from typing import Any
 
 from analysis import claims, db, figures
 from analysis.claims import Claim
-from harness.errors import UserError
-from harness.spec import SweepSpec, parse_spec
-from harness.sweeps_catalog import shipped
+from analysis.errors import AnalysisError
 
 QUICK_SUFFIX = "-quick"
-QUICK_KEYS = ("replicates", "base", "grid", "zip")
 
 
 @dataclass(frozen=True)
@@ -141,60 +130,7 @@ def select(only: str | None = None) -> list[FigureDef]:
     matches = [f for f in FIGURES if f.name.startswith(only)]
     if len(matches) == 1:
         return matches
-    raise UserError(f"--only {only!r}: no such figure (known: {', '.join(BY_NAME)})")
-
-
-# ---- specs ---------------------------------------------------------------------------------
-
-
-def _spec_source(name: str):
-    specs = shipped()
-    if name not in specs:
-        raise UserError(f"{name}: no shipped sweep spec sweeps/{name}.toml")
-    return specs[name]
-
-
-def shrink(data: Mapping[str, Any], overrides: Mapping[str, Any], suffix: str) -> dict[str, Any]:
-    """A copy of a parsed spec with quick-mode overrides applied and ``suffix`` appended to
-    its name. ``grid`` and ``zip`` overrides must name keys the spec varies in that table,
-    so a renamed key cannot leave a quick spec silently sweeping the full grid."""
-    out = copy.deepcopy(dict(data))
-    unknown = set(overrides) - set(QUICK_KEYS)
-    if unknown:
-        raise ValueError(f"unknown quick override {sorted(unknown)[0]!r} (known: {QUICK_KEYS})")
-    sweep = out.setdefault("sweep", {})
-    sweep["name"] = f"{sweep.get('name', 'sweep')}{suffix}"
-    if "description" in sweep:
-        sweep["description"] = f"{sweep['description']} (quick)"
-    if "replicates" in overrides:
-        sweep["replicates"] = overrides["replicates"]
-    for section in ("base", "grid", "zip"):
-        table = out.setdefault(section, {})
-        for key, value in overrides.get(section, {}).items():
-            if section != "base" and key not in table:
-                raise ValueError(f"quick [{section}] {key}: the spec does not vary this key there")
-            table[key] = copy.deepcopy(value)
-    return {k: v for k, v in out.items() if v or k == "sweep"}
-
-
-def figure_spec(figure: FigureDef, quick: bool = False) -> SweepSpec:
-    """The figure's sweep spec, shrunk for quick mode. Raises UserError if it is invalid."""
-    source = _spec_source(figure.name)
-    if not quick:
-        from harness.spec import load_spec
-
-        return load_spec(source)
-    data = tomllib.loads(source.read_text(encoding="utf-8"))
-    try:
-        shrunk = shrink(data, figure.quick, QUICK_SUFFIX)
-    except ValueError as exc:
-        raise UserError(f"{source} (quick): {exc}") from None
-    return parse_spec(shrunk, f"{source} (quick)", default_name=figure.name)
-
-
-def quick_spec(name: str) -> SweepSpec:
-    """The quick spec of a figure by name."""
-    return figure_spec(select(name)[0], quick=True)
+    raise AnalysisError(f"--only {only!r}: no such figure (known: {', '.join(BY_NAME)})")
 
 
 # ---- drawing and checking ------------------------------------------------------------------
@@ -256,13 +192,15 @@ def draw_figures(
     selected: Iterable[FigureDef] | None = None,
     *,
     quick: bool | None = None,
+    memory_limit_bytes: int | None = None,
 ) -> list[FigureOutcome]:
     """Draw each figure from the store into ``out/<figure>.png`` and check its claim. A
-    figure without data, or whose drawing or check fails, is reported, never raised."""
+    figure without data, or whose drawing or check fails, is reported, never raised.
+    ``memory_limit_bytes``: DuckDB's (see ``db.connect``)."""
     selected = list(selected) if selected is not None else list(FIGURES)
     out = Path(out)
     try:
-        con = db.connect(results)
+        con = db.connect(results, memory_limit_bytes=memory_limit_bytes)
     except db.StoreError as exc:
         return [
             FigureOutcome(
@@ -314,12 +252,13 @@ def _one_figure(
     return outcome
 
 
-# ---- the whole reproduction ----------------------------------------------------------------
+# ---- a reproduction, as the report shows it ------------------------------------------------
 
 
 @dataclass
 class SweepRun:
-    """What running one figure's sweep did (or why it could not run)."""
+    """What running one figure's sweep did, or why it could not run (``harness.reproduce``
+    fills it in)."""
 
     figure: str
     sweep: str
@@ -333,7 +272,8 @@ class SweepRun:
 
 @dataclass
 class Reproduction:
-    """The result of ``reproduce``: per-sweep runs, per-figure outcomes, report files."""
+    """A reproduction: per-sweep runs, per-figure outcomes, report files (what the report
+    shows; ``harness.reproduce.reproduce`` makes one)."""
 
     quick: bool
     results: Path
@@ -357,93 +297,3 @@ class Reproduction:
             "report_md": str(self.report_md) if self.report_md else None,
             "report_html": str(self.report_html) if self.report_html else None,
         }
-
-
-def run_figure_sweeps(
-    selected: Iterable[FigureDef],
-    results: Path | str,
-    *,
-    quick: bool,
-    executor: str = "ray",
-    address: str | None = None,
-    progress: bool | None = None,
-    log: Callable[[str], None] = lambda _msg: None,
-) -> list[SweepRun]:
-    """Run each figure's sweep through the harness (stored runs are skipped). A spec that
-    does not load, or a sweep that breaks, is recorded and the others still run."""
-    from harness.driver import run_sweep
-    from harness.executors import make_executor
-    from harness.progress import SweepProgress
-
-    loaded: list[tuple[FigureDef, SweepSpec]] = []
-    records: list[SweepRun] = []
-    for figure in selected:
-        try:
-            loaded.append((figure, figure_spec(figure, quick)))
-        except UserError as exc:
-            records.append(SweepRun(figure.name, figure.sweep(quick), error=str(exc)))
-            log(f"{figure.name}: spec not usable: {exc}")
-    if not loaded:
-        return records
-    with (
-        make_executor(executor, address=address) as ex,
-        SweepProgress(enabled=progress) as bar,
-    ):
-        for figure, spec in loaded:
-            record = SweepRun(figure.name, spec.name, runs=len(spec.runs))
-            try:
-                report = run_sweep(spec, ex, results, progress=bar)
-            except UserError:
-                raise  # the executor cannot start (e.g. a bad --address): nothing can run
-            except Exception as exc:
-                record.error = f"{type(exc).__name__}: {exc}"
-            else:
-                record.done, record.skipped = report.done, report.skipped
-                record.failed, record.seconds = report.failed, report.seconds
-            records.append(record)
-            log(_sweep_line(record))
-    order = {f.name: i for i, f in enumerate(FIGURES)}
-    return sorted(records, key=lambda r: order.get(r.figure, len(order)))
-
-
-def _sweep_line(r: SweepRun) -> str:
-    if r.error:
-        return f"{r.sweep}: {r.error}"
-    return (
-        f"{r.sweep}: {r.runs} runs, {r.done} done, {r.skipped} stored before, "
-        f"{r.failed} failed ({r.seconds:.1f} s)"
-    )
-
-
-def reproduce(
-    out: Path | str,
-    results: Path | str,
-    *,
-    quick: bool = False,
-    only: str | None = None,
-    executor: str = "ray",
-    address: str | None = None,
-    progress: bool | None = None,
-    log: Callable[[str], None] = lambda _msg: None,
-) -> Reproduction:
-    """Run every figure sweep, draw every figure, check every claim, write report.md and
-    report.html into ``out``."""
-    from analysis.report import write_reports
-
-    start = time.perf_counter()
-    out, results = Path(out), Path(results)
-    selected = select(only)
-    sweeps = run_figure_sweeps(
-        selected, results, quick=quick, executor=executor, address=address,
-        progress=progress, log=log,
-    )  # fmt: skip
-    outcomes = draw_figures(results, out, selected, quick=quick)
-    for sweep in sweeps:  # a sweep that could not run explains its figure's missing data
-        for outcome in outcomes:
-            if outcome.name == sweep.figure and sweep.error and outcome.png is None:
-                outcome.error = f"sweep not run: {sweep.error}"
-    repro = Reproduction(quick, results, out, executor, sweeps, outcomes,
-                         time.perf_counter() - start)  # fmt: skip
-    repro.report_md, repro.report_html = write_reports(repro)
-    repro.seconds = time.perf_counter() - start
-    return repro

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UserError
+from store.errors import StoreError
 
 LOCKS = "locks"
 POLL_SECONDS = 0.25
@@ -37,7 +37,7 @@ POLL_SECONDS = 0.25
 _held: dict[str, list[Any]] = {}
 
 
-class SweepLocked(UserError):
+class SweepLocked(StoreError):
     """Another live driver holds the sweep's lock."""
 
 

@@ -1,0 +1,182 @@
+"""Reproduce the paper figures: run each figure's sweep through the driver, then draw the
+figures and check their claims from the store (``analysis.paper``), then write the report.
+
+Quick mode. ``analysis.paper.FIGURES`` gives each figure a ``quick`` table of overrides
+that shrinks its sweep: ``replicates``, and ``base`` / ``grid`` / ``zip`` entries that
+replace the spec's (fewer grid points, fewer ticks or references). The shrunken spec is the
+shipped TOML with those entries replaced, validated like any spec, under the sweep name
+``<figure>-quick``, so quick runs never mix with full ones in the store and a later full
+reproduction starts from its own runs. ``balloonlab show`` does not know quick specs;
+``quick_spec(name)`` builds one.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from analysis.paper import (
+    FIGURES,
+    QUICK_SUFFIX,
+    FigureDef,
+    Reproduction,
+    SweepRun,
+    draw_figures,
+    select,
+)
+from analysis.report import write_reports
+from harness import limits
+from harness.driver import run_sweep
+from harness.errors import UserError
+from harness.executors import make_executor
+from harness.progress import SweepProgress
+from harness.spec import SweepSpec, load_spec, parse_spec
+from harness.sweeps_catalog import shipped
+from store.errors import StoreError
+
+QUICK_KEYS = ("replicates", "base", "grid", "zip")
+
+
+# ---- specs ---------------------------------------------------------------------------------
+
+
+def _spec_source(name: str) -> Traversable:
+    specs = shipped()
+    if name not in specs:
+        raise UserError(f"{name}: no shipped sweep spec sweeps/{name}.toml")
+    return specs[name]
+
+
+def shrink(data: Mapping[str, Any], overrides: Mapping[str, Any], suffix: str) -> dict[str, Any]:
+    """A copy of a parsed spec with quick-mode overrides applied and ``suffix`` appended to
+    its name. ``grid`` and ``zip`` overrides must name keys the spec varies in that table,
+    so a renamed key cannot leave a quick spec silently sweeping the full grid."""
+    out = copy.deepcopy(dict(data))
+    unknown = set(overrides) - set(QUICK_KEYS)
+    if unknown:
+        raise ValueError(f"unknown quick override {sorted(unknown)[0]!r} (known: {QUICK_KEYS})")
+    sweep = out.setdefault("sweep", {})
+    sweep["name"] = f"{sweep.get('name', 'sweep')}{suffix}"
+    if "description" in sweep:
+        sweep["description"] = f"{sweep['description']} (quick)"
+    if "replicates" in overrides:
+        sweep["replicates"] = overrides["replicates"]
+    for section in ("base", "grid", "zip"):
+        table = out.setdefault(section, {})
+        for key, value in overrides.get(section, {}).items():
+            if section != "base" and key not in table:
+                raise ValueError(f"quick [{section}] {key}: the spec does not vary this key there")
+            table[key] = copy.deepcopy(value)
+    return {k: v for k, v in out.items() if v or k == "sweep"}
+
+
+def figure_spec(figure: FigureDef, quick: bool = False) -> SweepSpec:
+    """The figure's sweep spec, shrunk for quick mode. Raises UserError if it is invalid."""
+    source = _spec_source(figure.name)
+    if not quick:
+        return load_spec(source)
+    data = tomllib.loads(source.read_text(encoding="utf-8"))
+    try:
+        shrunk = shrink(data, figure.quick, QUICK_SUFFIX)
+    except ValueError as exc:
+        raise UserError(f"{source} (quick): {exc}") from None
+    return parse_spec(shrunk, f"{source} (quick)", default_name=figure.name)
+
+
+def quick_spec(name: str) -> SweepSpec:
+    """The quick spec of a figure by name."""
+    return figure_spec(select(name)[0], quick=True)
+
+
+# ---- the whole reproduction ----------------------------------------------------------------
+
+
+def run_figure_sweeps(
+    selected: Iterable[FigureDef],
+    results: Path | str,
+    *,
+    quick: bool,
+    executor: str = "ray",
+    address: str | None = None,
+    progress: bool | None = None,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> list[SweepRun]:
+    """Run each figure's sweep through the harness (stored runs are skipped). A spec that
+    does not load, or a sweep that breaks, is recorded and the others still run."""
+    loaded: list[tuple[FigureDef, SweepSpec]] = []
+    records: list[SweepRun] = []
+    for figure in selected:
+        try:
+            loaded.append((figure, figure_spec(figure, quick)))
+        except UserError as exc:
+            records.append(SweepRun(figure.name, figure.sweep(quick), error=str(exc)))
+            log(f"{figure.name}: spec not usable: {exc}")
+    if not loaded:
+        return records
+    with (
+        make_executor(executor, address=address) as ex,
+        SweepProgress(enabled=progress) as bar,
+    ):
+        for figure, spec in loaded:
+            record = SweepRun(figure.name, spec.name, runs=len(spec.runs))
+            try:
+                report = run_sweep(spec, ex, results, progress=bar)
+            except (UserError, StoreError):
+                raise  # the executor cannot start (a bad --address), the sweep is locked
+            except Exception as exc:
+                record.error = f"{type(exc).__name__}: {exc}"
+            else:
+                record.done, record.skipped = report.done, report.skipped
+                record.failed, record.seconds = report.failed, report.seconds
+            records.append(record)
+            log(_sweep_line(record))
+    order = {f.name: i for i, f in enumerate(FIGURES)}
+    return sorted(records, key=lambda r: order.get(r.figure, len(order)))
+
+
+def _sweep_line(r: SweepRun) -> str:
+    if r.error:
+        return f"{r.sweep}: {r.error}"
+    return (
+        f"{r.sweep}: {r.runs} runs, {r.done} done, {r.skipped} stored before, "
+        f"{r.failed} failed ({r.seconds:.1f} s)"
+    )
+
+
+def reproduce(
+    out: Path | str,
+    results: Path | str,
+    *,
+    quick: bool = False,
+    only: str | None = None,
+    executor: str = "ray",
+    address: str | None = None,
+    progress: bool | None = None,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> Reproduction:
+    """Run every figure sweep, draw every figure, check every claim, write report.md and
+    report.html into ``out``."""
+    start = time.perf_counter()
+    out, results = Path(out), Path(results)
+    selected = select(only)
+    sweeps = run_figure_sweeps(
+        selected, results, quick=quick, executor=executor, address=address,
+        progress=progress, log=log,
+    )  # fmt: skip
+    outcomes = draw_figures(
+        results, out, selected, quick=quick, memory_limit_bytes=limits.default_budget()
+    )
+    for sweep in sweeps:  # a sweep that could not run explains its figure's missing data
+        for outcome in outcomes:
+            if outcome.name == sweep.figure and sweep.error and outcome.png is None:
+                outcome.error = f"sweep not run: {sweep.error}"
+    repro = Reproduction(quick, results, out, executor, sweeps, outcomes,
+                         time.perf_counter() - start)  # fmt: skip
+    repro.report_md, repro.report_html = write_reports(repro)
+    repro.seconds = time.perf_counter() - start
+    return repro
