@@ -80,8 +80,12 @@ CLAIMS: dict[str, str] = {
         "the worst - and pinning thrashing guests' swap blocks removes at least half of them."
     ),
     "fig07_deadlock": (
-        "With the natural lock order random schedules deadlock at every concurrency, more "
-        "often with more concurrent balloon operations; with hostmem_first none deadlocks."
+        "Two deadlocks, each removed by its own fix. The hypervisor-lock cycle (through "
+        "hostmem): with the natural lock order random schedules deadlock at every concurrency, "
+        "more often with more concurrent balloon operations; with hostmem_first never. The "
+        "virtio-balloon OOM deadlock (through balloon_lock, a guest out of memory): the driver "
+        "before Linux c7cdff0e8647 (alloc_under_lock) deadlocks at every concurrency under "
+        "either lock order; alloc_outside_lock never does. With both fixes no schedule deadlocks."
     ),
     "fig08_economics": (
         "For at least one policy, profit per host-hour rises with overcommitment and then "
@@ -395,41 +399,71 @@ def check_fig06_nested_swapping(rows: Rows) -> Claim:
 
 
 def check_fig07_deadlock(rows: Rows) -> Claim:
-    """Deadlock probability: natural order > 0 and rising; hostmem_first zero."""
+    """Each cycle kind: > 0 at every concurrency without its fix, 0 with it; the
+    hypervisor cycle rises with concurrency; both fixes: no deadlock at all."""
     figure = "fig07_deadlock"
     numbers: dict[str, Any] = {}
     conditions: list[tuple[str, bool]] = []
-    natural = sorted(
-        (r for r in rows if r["lock_order"] == "natural"), key=lambda r: r["concurrent_ops"]
+
+    def pick(order: str | None = None, driver: str | None = None) -> Rows:
+        return sorted(
+            (r for r in rows if order in (None, r["lock_order"])
+             and driver in (None, r["balloon_driver"])),
+            key=lambda r: _num(r["concurrent_ops"]),
+        )  # fmt: skip
+
+    def p(r: dict[str, Any], column: str) -> float:
+        return _num(r[column]) / max(_num(r["trials"]), 1.0)
+
+    hv = pick("natural", "alloc_outside_lock")  # the hypervisor cycle alone
+    if hv:
+        lo, hi = hv[0], hv[-1]
+        for r in (lo, hi):
+            numbers[f"natural, alloc_outside_lock: P(deadlock) at {r['concurrent_ops']} ops"] = p(
+                r, "deadlocked"
+            )
+        conditions.append(
+            (
+                "natural: hostmem-cycle deadlocks at every concurrency",
+                all(_num(r["deadlocked_hostmem"]) > 0 for r in pick("natural")),
+            )
+        )
+        conditions.append(
+            (
+                "natural, alloc_outside_lock: likelier at the most concurrent ops than the fewest",
+                len(hv) > 1 and p(hi, "deadlocked") > p(lo, "deadlocked"),
+            )
+        )
+    else:
+        conditions.append(("runs of natural, alloc_outside_lock", False))
+    oom = pick("hostmem_first", "alloc_under_lock")  # the OOM-notifier cycle alone
+    if oom:
+        for r in (oom[0], oom[-1]):
+            numbers[
+                f"hostmem_first, alloc_under_lock: P(deadlock) at {r['concurrent_ops']} ops"
+            ] = p(r, "deadlocked")
+        conditions.append(
+            (
+                "alloc_under_lock: OOM-cycle deadlocks at every concurrency",
+                all(_num(r["deadlocked_oom"]) > 0 for r in pick(driver="alloc_under_lock")),
+            )
+        )
+    else:
+        conditions.append(("runs of hostmem_first, alloc_under_lock", False))
+    ordered, fixed, both = (
+        pick("hostmem_first"),
+        pick(driver="alloc_outside_lock"),
+        pick("hostmem_first", "alloc_outside_lock"),
     )
-    ordered = [r for r in rows if r["lock_order"] == "hostmem_first"]
-    if natural:
-        lo, hi = natural[0], natural[-1]
-        numbers[f"natural: P(deadlock) at {lo['concurrent_ops']} concurrent ops"] = _num(
-            lo["probability"]
-        )
-        numbers[f"natural: P(deadlock) at {hi['concurrent_ops']} concurrent ops"] = _num(
-            hi["probability"]
-        )
-        conditions += [
-            (
-                "natural: deadlocks at every concurrency",
-                all(_num(r["deadlocked"]) > 0 for r in natural),
-            ),
-            (
-                "natural: more likely at the most concurrent ops than at the fewest",
-                len(natural) > 1 and _num(hi["probability"]) > _num(lo["probability"]),
-            ),
-        ]
-    else:
-        conditions.append(("runs of the natural order", False))
-    if ordered:
-        trials = sum(_num(r["trials"]) for r in ordered)
-        dead = sum(_num(r["deadlocked"]) for r in ordered)
-        numbers["hostmem_first: deadlocked / trials"] = f"{dead:.0f} / {trials:.0f}"
-        conditions.append(("hostmem_first: no schedule deadlocks", dead == 0 and trials > 0))
-    else:
-        conditions.append(("runs of hostmem_first", False))
+    for label, group, column in (
+        ("hostmem_first: no hostmem-cycle deadlock", ordered, "deadlocked_hostmem"),
+        ("alloc_outside_lock: no OOM-cycle deadlock", fixed, "deadlocked_oom"),
+        ("hostmem_first and alloc_outside_lock: no schedule deadlocks", both, "deadlocked"),
+    ):
+        trials = sum(_num(r["trials"]) for r in group)
+        dead = sum(_num(r[column]) for r in group)
+        numbers[f"{label.split(':')[0]}: {column} / trials"] = f"{dead:.0f} / {trials:.0f}"
+        conditions.append((label, dead == 0 and trials > 0))
     return _verdict(figure, numbers, conditions)
 
 

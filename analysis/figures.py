@@ -284,23 +284,29 @@ def draw_fig06_nested_swapping(rows: Rows, path: Path | str) -> Path:
 
 
 def draw_fig07_deadlock(rows: Rows, path: Path | str) -> Path:
-    """Deadlock probability against concurrent operations, with binomial error bars."""
+    """Deadlock probability against concurrent operations, one curve per (lock order,
+    balloon driver), with binomial error bars."""
     fig, axes = _new("fig07_deadlock")
     ax = axes[0][0]
     colors = {"natural": "tab:red", "hostmem_first": "tab:green"}
-    for order, group in _series(rows, "lock_order", "concurrent_ops").items():
+    styles = {"alloc_under_lock": "--", "alloc_outside_lock": "-"}
+    series: dict[tuple[str, str], Rows] = defaultdict(list)
+    for r in rows:
+        series[(r["lock_order"], r["balloon_driver"] or "alloc_outside_lock")].append(r)
+    for (order, driver), group in sorted(series.items()):
+        group.sort(key=lambda r: _num(r["concurrent_ops"]))
         xs, ps = _xy(group, "concurrent_ops", "probability")
         errs = [
             math.sqrt(max(p * (1 - p), 0.0) / max(_num(r["trials"]), 1.0))
             for p, r in zip(ps, group, strict=True)
         ]
-        ax.errorbar(xs, ps, yerr=errs, marker="o", capsize=3, label=order,
-                    color=colors.get(order))  # fmt: skip
+        ax.errorbar(xs, ps, yerr=errs, marker="o", capsize=3, label=f"{order}, {driver}",
+                    color=colors.get(order), linestyle=styles.get(driver))  # fmt: skip
     ax.set_xlabel("concurrent balloon operations (threads x operations each)")
     ax.set_ylabel("P(deadlock) of a random schedule")
     ax.set_ylim(-0.03, 1.03)
     ax.grid(alpha=0.3)
-    _legend(ax, title="lock order", fontsize="small")
+    _legend(ax, title="lock order, balloon driver", fontsize="small")
     return _save(fig, path, rows)
 
 

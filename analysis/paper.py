@@ -79,7 +79,7 @@ FIGURES: tuple[FigureDef, ...] = (
         "fig07_deadlock",
         {
             "base": {"locks.trials": 500},
-            "grid": {"locks.guests": [1], "locks.ops": [1, 2, 4]},
+            "grid": {"locks.guests": [1], "locks.host_threads": [1], "locks.ops": [1, 2, 4]},
         },
     ),
     FigureDef(

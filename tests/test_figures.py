@@ -188,14 +188,30 @@ def fig06(pinned_worst: float = 50.0) -> list[dict]:
     ]
 
 
-def fig07(ordered_deadlocks: int = 0) -> list[dict]:
-    cells = (("natural", 2, 500), ("natural", 8, 900), ("hostmem_first", 2, 0),
-             ("hostmem_first", 8, ordered_deadlocks))  # fmt: skip
-    return [
-        {"lock_order": order, "concurrent_ops": ops, "trials": 1000, "deadlocked": dead,
-         "probability": dead / 1000}
-        for order, ops, dead in cells
-    ]  # fmt: skip
+def fig07(ordered_deadlocks: int = 0, fixed_oom_deadlocks: int = 0) -> list[dict]:
+    """Each (lock order, balloon driver) at 2 and 8 concurrent ops: (hostmem-cycle,
+    OOM-cycle) deadlocks of 1000 trials."""
+    cells = {
+        ("natural", "alloc_outside_lock"): ((300, 0), (800, fixed_oom_deadlocks)),
+        ("natural", "alloc_under_lock"): ((200, 300), (500, 400)),
+        ("hostmem_first", "alloc_outside_lock"): ((0, 0), (ordered_deadlocks, 0)),
+        ("hostmem_first", "alloc_under_lock"): ((0, 500), (0, 800)),
+    }
+    rows = []
+    for (order, driver), counts in cells.items():
+        for ops, (hostmem, oom) in zip((2, 8), counts, strict=True):
+            rows.append({"lock_order": order, "balloon_driver": driver, "concurrent_ops": ops,
+                         "trials": 1000, "deadlocked": hostmem + oom, "probability":
+                         (hostmem + oom) / 1000, "deadlocked_hostmem": hostmem,
+                         "deadlocked_oom": oom})  # fmt: skip
+    return rows
+
+
+def test_fig07_fails_when_the_fixed_driver_still_deadlocks():
+    claim = claims.check_fig07_deadlock(fig07(fixed_oom_deadlocks=2))
+    failed = [name for name, held in claim.conditions if not held]
+    assert claim.verdict == NOT_SUPPORTED
+    assert failed == ["alloc_outside_lock: no OOM-cycle deadlock"], failed
 
 
 def fig08(profit_at_2x: float = -0.0017) -> list[dict]:
