@@ -91,6 +91,8 @@ def test_bench_measures_replay_and_simulation():
         assert row["references"] == 200_000 and row["refs_per_second"] > 0
     assert data["sim"]["guests"] == 4 and data["sim"]["references"] > 0
     assert data["sim"]["compile_seconds"] >= 0
+    assert data["sim"]["repeats"] == 3
+    assert data["sim"]["slowest_refs_per_second"] <= data["sim"]["refs_per_second"]
 
 
 def test_bench_rejects_an_unknown_part():

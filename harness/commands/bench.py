@@ -68,7 +68,8 @@ def bench(
         s = out[key]
         console.print(
             f"full simulation, {s['scenario']}: {s['refs_per_second'] / 1e6:.2f}M guest refs/s "
-            f"(target {s['target'] / 1e6:.0f}M: {_mark(s['meets_target'])}); "
+            f"(best of {s['repeats']}, slowest {s['slowest_refs_per_second'] / 1e6:.2f}M; "
+            f"target {s['target'] / 1e6:.0f}M: {_mark(s['meets_target'])}); "
             f"{s['simulated_seconds'] / s['seconds']:.2f} simulated s per wall s; "
             f"compile/load {s['compile_seconds']:.2f} s"
         )
