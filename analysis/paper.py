@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis import claims, db, figures
+from analysis import claims, db, figures, robustness
 from analysis.claims import Claim
 from analysis.errors import AnalysisError
+from analysis.neighbourhoods import NEIGHBOURHOODS, neighbourhood_sweep
+from analysis.robustness import Robustness
 
 QUICK_SUFFIX = "-quick"
 
@@ -149,9 +151,14 @@ class FigureOutcome:
     failed: int = 0  # of which `failed`
     rows: int = 0  # rows of its query
     error: str | None = None  # what went wrong, if anything did
+    robustness: Robustness | None = None  # the claim around the scenario (full mode)
 
     @property
     def verdict(self) -> str:
+        """The claim's verdict; a supported claim checked for robustness also needs to
+        hold at ``robustness.ROBUST_SHARE`` of the neighbouring scenarios."""
+        if self.claim.supported and self.robustness is not None and not self.robustness.robust:
+            return claims.NOT_SUPPORTED
         return self.claim.verdict
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,6 +175,7 @@ class FigureOutcome:
             "failed": self.failed,
             "rows": self.rows,
             "error": self.error,
+            "robustness": None if self.robustness is None else self.robustness.to_dict(),
         }
 
 
@@ -193,10 +201,13 @@ def draw_figures(
     *,
     quick: bool | None = None,
     memory_limit_bytes: int | None = None,
+    check_robustness: bool = False,
 ) -> list[FigureOutcome]:
     """Draw each figure from the store into ``out/<figure>.png`` and check its claim. A
     figure without data, or whose drawing or check fails, is reported, never raised.
-    ``memory_limit_bytes``: DuckDB's (see ``db.connect``)."""
+    ``memory_limit_bytes``: DuckDB's (see ``db.connect``). ``check_robustness``: also
+    evaluate each claim on its stored neighbourhood (``analysis.robustness``); a figure
+    whose neighbourhood has no runs then has an empty one (not robust)."""
     selected = list(selected) if selected is not None else list(FIGURES)
     out = Path(out)
     try:
@@ -210,7 +221,13 @@ def draw_figures(
         ]
     try:
         counts = _stored_counts(con)
-        return [_one_figure(con, f, _pick_sweep(f, quick, counts), counts, out) for f in selected]
+        outcomes = [
+            _one_figure(con, f, _pick_sweep(f, quick, counts), counts, out) for f in selected
+        ]
+        if check_robustness:
+            for outcome in outcomes:
+                outcome.robustness = _robustness(con, outcome, counts)
+        return outcomes
     finally:
         con.close()
 
@@ -250,6 +267,20 @@ def _one_figure(
         )
     outcome.error = "; ".join(problems) or None
     return outcome
+
+
+def _robustness(con: Any, outcome: FigureOutcome, counts: Mapping[str, Any]) -> Robustness:
+    """The claim on the figure's stored neighbourhood; empty (not robust) without runs, and
+    a failure to evaluate it is the figure's error, never raised."""
+    sweep = neighbourhood_sweep(outcome.name)
+    if outcome.name not in NEIGHBOURHOODS or counts.get(sweep, (0, 0))[0] == 0:
+        return Robustness(outcome.name, sweep)
+    try:
+        return robustness.evaluate(con, outcome.name, sweep)
+    except Exception as exc:
+        problem = f"robustness not evaluated: {type(exc).__name__}: {exc}"
+        outcome.error = f"{outcome.error}; {problem}" if outcome.error else problem
+        return Robustness(outcome.name, sweep)
 
 
 # ---- a reproduction, as the report shows it ------------------------------------------------

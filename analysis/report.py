@@ -83,6 +83,8 @@ def render_markdown(repro: Reproduction) -> str:
             lines.append("Conditions checked:")
             lines += [f"- [{'x' if ok else ' '}] {c}" for c, ok in f.claim.conditions]
             lines.append("")
+        if f.robustness is not None:
+            lines += [f"**Robustness.** {_md_escape(f.robustness.summary())}", ""]
         lines.append(
             f"Data: sweep `{f.sweep}` ({f.runs} stored runs, {f.failed} failed), query "
             f"`{f.name}` ({f.rows} rows); `balloonlab query {f.name} --param sweep={f.sweep}`."
@@ -146,6 +148,8 @@ def _html_figure(f: FigureOutcome) -> str:
             f"<li>{'&#9745;' if ok else '&#9746;'} {e(c)}</li>" for c, ok in f.claim.conditions
         )
         parts.append(f'<p>Conditions checked:</p><ul class="conditions">{items}</ul>')
+    if f.robustness is not None:
+        parts.append(f"<p><b>Robustness.</b> {e(f.robustness.summary())}</p>")
     parts.append(
         f"<p>Data: sweep <code>{e(f.sweep)}</code> ({f.runs} stored runs, {f.failed} failed), "
         f"query <code>{e(f.name)}</code> ({f.rows} rows).</p>"

@@ -8,6 +8,11 @@ shipped TOML with those entries replaced, validated like any spec, under the swe
 ``<figure>-quick``, so quick runs never mix with full ones in the store and a later full
 reproduction starts from its own runs. ``balloonlab show`` does not know quick specs;
 ``quick_spec(name)`` builds one.
+
+Robustness (full mode). Each figure's neighbourhood (``analysis.neighbourhoods``) is its
+quick spec with the neighbourhood's draws in ``[random]`` (a key it draws leaves the grid)
+and its base overrides, stored as ``<figure>-neighbourhood``; ``neighbourhood_spec``
+builds it, and a full reproduction runs it after the figure's own sweep.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from analysis.neighbourhoods import NEIGHBOURHOOD_SUFFIX, NEIGHBOURHOODS
 from analysis.paper import (
     FIGURES,
     QUICK_SUFFIX,
@@ -88,6 +94,39 @@ def figure_spec(figure: FigureDef, quick: bool = False) -> SweepSpec:
     return parse_spec(shrunk, f"{source} (quick)", default_name=figure.name)
 
 
+def neighbourhood_spec(figure: FigureDef) -> SweepSpec:
+    """The figure's neighbourhood sweep: its quick spec, the neighbourhood's draws in
+    ``[random]`` (replacing those keys in the grid and zip), its base overrides, samples
+    and replicates. Raises UserError if the figure has none or the result is invalid."""
+    if figure.name not in NEIGHBOURHOODS:
+        raise UserError(f"{figure.name}: no neighbourhood defined (analysis.neighbourhoods)")
+    near = NEIGHBOURHOODS[figure.name]
+    source = _spec_source(figure.name)
+    data = tomllib.loads(source.read_text(encoding="utf-8"))
+    where = f"{source} (neighbourhood)"
+    try:
+        spec = shrink(data, figure.quick, NEIGHBOURHOOD_SUFFIX)
+    except ValueError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    drawn = set(near.random) | set(near.base) | set(near.drop)
+    for section in ("grid", "zip"):
+        table = {k: v for k, v in spec.get(section, {}).items() if k not in drawn}
+        if table:
+            spec[section] = table
+        else:
+            spec.pop(section, None)
+    base = {k: v for k, v in spec.get("base", {}).items() if k not in drawn}
+    spec["base"] = {**base, **copy.deepcopy(dict(near.base))}
+    spec["random"] = copy.deepcopy({k: dict(v) for k, v in near.random.items()})
+    sweep = spec["sweep"]
+    sweep["samples"], sweep["replicates"] = near.samples, near.replicates
+    sweep["description"] = (
+        f"{data.get('sweep', {}).get('description', figure.name)} "
+        f"(neighbourhood: {near.samples} scenarios around the figure's)"
+    )
+    return parse_spec(spec, where, default_name=figure.name)
+
+
 def quick_spec(name: str) -> SweepSpec:
     """The quick spec of a figure by name."""
     return figure_spec(select(name)[0], quick=True)
@@ -105,17 +144,24 @@ def run_figure_sweeps(
     address: str | None = None,
     progress: bool | None = None,
     log: Callable[[str], None] = lambda _msg: None,
+    neighbourhoods: bool = False,
 ) -> list[SweepRun]:
-    """Run each figure's sweep through the harness (stored runs are skipped). A spec that
-    does not load, or a sweep that breaks, is recorded and the others still run."""
+    """Run each figure's sweep through the harness (stored runs are skipped), and with
+    ``neighbourhoods`` its neighbourhood sweep after it. A spec that does not load, or a
+    sweep that breaks, is recorded and the others still run."""
     loaded: list[tuple[FigureDef, SweepSpec]] = []
     records: list[SweepRun] = []
     for figure in selected:
-        try:
-            loaded.append((figure, figure_spec(figure, quick)))
-        except UserError as exc:
-            records.append(SweepRun(figure.name, figure.sweep(quick), error=str(exc)))
-            log(f"{figure.name}: spec not usable: {exc}")
+        builders = [(figure.sweep(quick), lambda f=figure: figure_spec(f, quick))]
+        if neighbourhoods:
+            builders.append((figure.name + NEIGHBOURHOOD_SUFFIX,
+                             lambda f=figure: neighbourhood_spec(f)))  # fmt: skip
+        for sweep_name, build in builders:
+            try:
+                loaded.append((figure, build()))
+            except UserError as exc:
+                records.append(SweepRun(figure.name, sweep_name, error=str(exc)))
+                log(f"{sweep_name}: spec not usable: {exc}")
     if not loaded:
         return records
     with (
@@ -136,7 +182,8 @@ def run_figure_sweeps(
             records.append(record)
             log(_sweep_line(record))
     order = {f.name: i for i, f in enumerate(FIGURES)}
-    return sorted(records, key=lambda r: order.get(r.figure, len(order)))
+    return sorted(records, key=lambda r: (order.get(r.figure, len(order)),
+                                          r.sweep.endswith(NEIGHBOURHOOD_SUFFIX)))  # fmt: skip
 
 
 def _sweep_line(r: SweepRun) -> str:
@@ -166,11 +213,12 @@ def reproduce(
     selected = select(only)
     sweeps = run_figure_sweeps(
         selected, results, quick=quick, executor=executor, address=address,
-        progress=progress, log=log,
+        progress=progress, log=log, neighbourhoods=not quick,
     )  # fmt: skip
     outcomes = draw_figures(
-        results, out, selected, quick=quick, memory_limit_bytes=limits.default_budget()
-    )
+        results, out, selected, quick=quick, memory_limit_bytes=limits.default_budget(),
+        check_robustness=not quick,
+    )  # fmt: skip
     for sweep in sweeps:  # a sweep that could not run explains its figure's missing data
         for outcome in outcomes:
             if outcome.name == sweep.figure and sweep.error and outcome.png is None:
