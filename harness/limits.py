@@ -23,6 +23,7 @@ from harness.errors import UserError
 from sim_core.footprint import (
     MAX_INDEX,
     MAX_VMS,
+    estimate_run_bytes,
     footprint_breakdown,
     human_bytes,
     index_counts,
@@ -198,6 +199,41 @@ def check_config(config: Any, budget: int, *, where: str = "", option: str = BUD
             f"budget {human_bytes(budget)} ({option})"
         )
     return need
+
+
+# Guest references per second of one core, measured by `balloonlab bench` (2026-12-07):
+# ~20M with no memory pressure, ~4M with every guest thrashing under `aggressive`. A host-
+# mode run's compute time lies roughly between its references at those two rates.
+FAST_REFS_PER_S = 20e6
+SLOW_REFS_PER_S = 4e6
+
+
+def estimated_references(config: Any) -> int:
+    """Upper bound on a host-mode run's guest references: every guest busy every tick,
+    one reference per ``ref_us`` (idle guests and stalls only lower it)."""
+    if config.mode != "host":
+        return 0
+    seconds = config.ticks * config.tick_ms / 1000.0
+    return int(sum(seconds * 1e6 / vm.ref_us for vm in config.vms))
+
+
+def estimate_line(config: Any) -> str:
+    """One line a user reads before a long run: memory and a compute-time range."""
+    refs = estimated_references(config)
+    fast, slow = refs / FAST_REFS_PER_S, refs / SLOW_REFS_PER_S
+    return (
+        f"this run needs ~{human_bytes(estimate_run_bytes(config))} and, for up to "
+        f"{refs / 1e6:,.0f}M guest references, {_duration(fast)} to {_duration(slow)} "
+        f"of one core"
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def check_runs(runs: Iterable[Any], budget: int, *, source: str = "") -> int:

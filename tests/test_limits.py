@@ -237,3 +237,19 @@ def test_sim_refuses_by_default_what_exceeds_this_machine(balloonlab_cli):
     ticks = 2 * limits.default_budget(1) // (2 * 30 * 8)  # tick rows alone: twice the budget
     err = _refused(balloonlab_cli, "sim", "--set", f"ticks={ticks}")
     assert f"ticks={ticks:,}" in err and "(--memory-budget)" in err
+
+
+def test_the_time_estimate_counts_every_guest_busy_every_tick():
+    cfg = build_config({}, **{"vms.count": 4, "ticks": 100})  # 10 s, 1 ref/us
+    assert limits.estimated_references(cfg) == 4 * 10 * 1_000_000
+    line = limits.estimate_line(cfg)
+    assert "40M guest references" in line and "2 s to 10 s of one core" in line
+
+
+def test_sim_prints_the_estimate_before_a_long_run_it_then_refuses(balloonlab_cli):
+    code, _, err = balloonlab_cli("sim", "--set", "vms.count=32", "--set", "vms.mem_mib=16384",
+                                  "--set", "ticks=36000", "--memory-budget", "1GiB")  # fmt: skip
+    assert code == 2
+    estimate, refusal = " ".join(err.split()).split(" error: ")
+    assert "this run needs ~" in estimate and "h of one core" in estimate
+    assert "budget 1.0 GiB" in refusal

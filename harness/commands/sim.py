@@ -17,6 +17,8 @@ from harness.errors import UserError
 from harness.overrides import config_file_overrides, parse_overrides
 
 # What the human summary shows; --json prints every column.
+LONG_RUN_S = 30.0  # a run that may take longer than this prints its estimate first
+
 HEADLINE = (
     "outcome", "references", "throughput_mean", "native_throughput", "slowdown",
     "guest_faults", "guest_swap_outs", "guest_swap_ins", "writebacks", "file_drops",
@@ -86,6 +88,8 @@ def sim(
     dotted = from_file | parse_overrides(overrides)
     limits.check_raw_vm_counts(raw, dotted)  # before building: 100,000 VM tables take seconds
     cfg = sim_core.build_config(raw, **dotted)
+    if limits.estimated_references(cfg) / limits.SLOW_REFS_PER_S > LONG_RUN_S:
+        Console(stderr=True).print(f"balloonlab sim: {limits.estimate_line(cfg)}")
     limits.check_config(cfg, limits.budget_from(memory_budget))  # before anything allocates
     result = sim_core.run(cfg)
     if ticks_out is not None and result.ticks:
