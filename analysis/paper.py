@@ -51,7 +51,11 @@ class FigureDef:
 # Quick mode: each figure keeps a handful of short runs (seconds each on one core), enough
 # for the figure's shape and its claim check.
 FIGURES: tuple[FigureDef, ...] = (
-    FigureDef("fig01_io_amplification", {"replicates": 1, "grid": {"host.overcommit": [1.5]}}),
+    # 40 s, as the shoot-out's: mom has decided four times and ws once.
+    FigureDef(
+        "fig01_io_amplification",
+        {"replicates": 1, "base": {"ticks": 400}, "grid": {"host.overcommit": [1.5]}},
+    ),
     FigureDef(
         "fig02_esc",
         {
@@ -72,7 +76,7 @@ FIGURES: tuple[FigureDef, ...] = (
         "fig04_push_pull",
         {"replicates": 1, "grid": {"vms.balloon_mib": [0, 80, 160, 200, 230]}},
     ),
-    FigureDef("fig05_swap_storm", {"replicates": 1}),
+    FigureDef("fig05_swap_storm", {"replicates": 1, "base": {"ticks": 400}}),
     FigureDef(
         "fig06_nested_swapping",
         {"replicates": 1, "grid": {"host.overcommit": [0.5, 0.85, 1.3]}},

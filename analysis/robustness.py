@@ -96,13 +96,37 @@ class Robustness:
 
 
 def _point_text(point: Mapping[str, Any]) -> str:
-    return ", ".join(
-        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items()
-    )
+    def text(value: Any) -> str:
+        if isinstance(value, bool | int):
+            return str(value)
+        try:  # numbers read from JSON tables come back as text
+            return f"{float(value):.3g}"
+        except (TypeError, ValueError):
+            return str(value)
+
+    return ", ".join(f"{k}={text(v)}" for k, v in point.items())
 
 
 def _quote(key: str) -> str:
     return '"' + key.replace('"', '""') + '"'
+
+
+def key_sql(columns: Sequence[str], key: str) -> str:
+    """The SQL for a drawn key: its column, or - for a key inside a table the store keeps
+    as JSON text (``vms.workload_params``, ``hypervisor.params``) - the value at its path."""
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        column = ".".join(parts[:n])
+        if column in columns:
+            if n == len(parts):
+                return _quote(column)
+            path = ".".join(parts[n:]).replace("'", "''")
+            return f"json_extract_string({_quote(column)}, '$.{path}')"
+    raise AnalysisError(f"{key}: no such column in the stored runs")
+
+
+def _columns(con: Any) -> list[str]:
+    return [row[0] for row in con.execute("DESCRIBE completed_runs").fetchall()]
 
 
 def points(con: Any, sweep: str, keys: Sequence[str]) -> list[tuple[dict[str, Any], int]]:
@@ -110,22 +134,27 @@ def points(con: Any, sweep: str, keys: Sequence[str]) -> list[tuple[dict[str, An
     in a stable order."""
     if not keys:
         raise AnalysisError("a neighbourhood needs at least one drawn key")
-    columns = ", ".join(_quote(k) for k in keys)
+    names = _columns(con)
+    columns = ", ".join(key_sql(names, k) for k in keys)
     try:
         rows = con.execute(
             f"SELECT {columns}, count(*) FROM completed_runs WHERE sweep = $sweep "
             f"GROUP BY ALL ORDER BY ALL",
             {"sweep": sweep},
         ).fetchall()
-    except Exception as exc:  # a key the store does not have: name it
+    except Exception as exc:
         raise AnalysisError(f"{sweep}: cannot list its points: {exc}") from None
     return [(dict(zip(keys, row[:-1], strict=True)), int(row[-1])) for row in rows]
 
 
-def _restricted_sql(query_sql: str, keys: Sequence[str]) -> str:
+def _restricted_sql(query_sql: str, keys: Sequence[str], columns: Sequence[str] = ()) -> str:
     """The figure's query with every view it may read shadowed by a CTE of the same name
-    that keeps only the point's runs (parameters ``$p0``, ``$p1``, ... and ``$sweep``)."""
-    where = " AND ".join(f"{_quote(k)} IS NOT DISTINCT FROM $p{i}" for i, k in enumerate(keys))
+    that keeps only the point's runs (parameters ``$p0``, ``$p1``, ... and ``$sweep``).
+    ``columns``: the stored run columns (keys inside JSON tables need them)."""
+    where = " AND ".join(
+        f"{key_sql(columns, k) if columns else _quote(k)} IS NOT DISTINCT FROM $p{i}"
+        for i, k in enumerate(keys)
+    )
     ctes = [
         f"{name} AS (SELECT * FROM main.{name} WHERE sweep = $sweep AND {where})"
         for name in _RUN_VIEWS
@@ -148,7 +177,7 @@ def evaluate(con: Any, figure: str, sweep: str | None = None) -> Robustness:
     sweep = sweep or neighbourhood_sweep(figure)
     result = Robustness(figure, sweep)
     query_sql, values = db.named_sql(figure, {"sweep": sweep})
-    sql = _restricted_sql(query_sql, keys)
+    sql = _restricted_sql(query_sql, keys, _columns(con))
     check = claims.CHECKS[figure]
     for point, runs in points(con, sweep, keys):
         params = dict(values or {}) | {f"p{i}": point[k] for i, k in enumerate(keys)}
