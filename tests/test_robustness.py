@@ -160,3 +160,14 @@ def test_a_neighbourhood_key_the_store_lacks_is_an_analysis_error(small_fig07, t
     NEIGHBOURHOODS[FIG07] = bad  # restored by the fixture's monkeypatch
     with pytest.raises(robustness.AnalysisError, match="no.such_key"):
         robustness.evaluate(con, FIG07)
+
+
+def test_a_drawn_key_inside_a_json_table_reads_its_path():
+    columns = ["host.overcommit", "vms.workload_params"]
+    assert robustness.key_sql(columns, "host.overcommit") == '"host.overcommit"'
+    assert (
+        robustness.key_sql(columns, "vms.workload_params.alpha")
+        == "json_extract_string(\"vms.workload_params\", '$.alpha')"
+    )
+    with pytest.raises(robustness.AnalysisError, match="vms.count"):
+        robustness.key_sql(columns, "vms.count")
