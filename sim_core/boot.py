@@ -29,8 +29,6 @@ from sim_core.state import (
     FB_REF,
     FB_STATE,
     FILE,
-    FR_GUEST,
-    FR_PAGE,
     FREE_TOP,
     H_SWAP_USED,
     HOST_SWAPPED,
@@ -44,6 +42,7 @@ from sim_core.state import (
     PG_FRAME,
     POLICY,
     RESIDENT,
+    frame_guest,
 )
 from sim_core.writeback import pop_free
 
@@ -72,7 +71,7 @@ def warm_load(w, g, pages, count):
         p = plo + pages[i]
         f = pop_free(w, g)
         frames[i] = f
-        w.fr[f, FR_PAGE] = p
+        w.fr[f] = p
         w.pg[p, PG_FRAME] = f
         w.pb[p, PB_STATE] = RESIDENT
         w.fb[f, FB_STATE] = 1  # USED
@@ -98,6 +97,6 @@ def warm_host(w, frames, swapped):
             w.fb[f, FB_HSTATE] = HOST_SWAPPED
             w.fb[f, FB_HSLOT] = 1
             w.hi[H_SWAP_USED] += 1
-            w.gi[w.fr[f, FR_GUEST], N_HSWAPPED] += 1
+            w.gi[frame_guest(w.gi, f), N_HSWAPPED] += 1
         else:
             back_frame(w, f)
