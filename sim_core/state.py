@@ -57,7 +57,7 @@ LIST_TAIL = 8
 POLICY = 9
 FREE_TOP = 10  # free frames on this guest's stack
 BAL_TOP = 11  # ballooned frames on this guest's stack
-SLOT_TOP = 12  # free swap slots on this guest's stack
+SLOT_TOP = 12  # free swap slots: the last ones of the guest's range (none is ever freed)
 VTIME = 13  # the guest's virtual time: references it has issued
 WS_TAU = 14  # `ws` policy window, in references
 PINNED = 15  # 1 when the host pins this guest's swap blocks
@@ -239,7 +239,7 @@ WORLD_FIELDS = (
     "lk",  # LRU / FIFO only: list links (int32 columns)
     "esc00",  # ESC: bitset of frames in class (R, M) = (0, 0)
     "pg", "pb",  # pages: int32 columns, int8 columns
-    "sb", "sstk",  # swap slots: int8 columns, free-slot stacks
+    "sb",  # swap slots: int8 columns
     "stk",  # free and balloon stacks (int32 over frames)
     "hu",  # the host's dense list of guest frames in host memory
     "gi", "gf", "cnt", "grng",  # per guest: ints, floats, counters, rng streams
@@ -319,7 +319,6 @@ def make_world(
     s_total = int(sum(swap_slots))
     gi = np.zeros((n, GI_COLS), np.int64)
     stk = np.zeros(max(f_total, 1), np.int32)
-    sstk = np.zeros(max(s_total, 1), np.int32)
     pb = np.zeros((max(p_total, 1), PB_ROWS), np.int8)
     f_lo = p_lo = s_lo = 0
     for g in range(n):
@@ -335,7 +334,6 @@ def make_world(
         stk[f_lo:f_hi] = np.arange(f_hi - 1, f_lo - 1, -1, dtype=np.int32)
         gi[g, FREE_TOP] = frames[g]
         gi[g, N_FREE] = frames[g]
-        sstk[s_lo:s_hi] = np.arange(s_hi - 1, s_lo - 1, -1, dtype=np.int32)
         gi[g, SLOT_TOP] = swap_slots[g]
         pb[p_lo:p_hi, PB_KIND] = page_kinds[g]
         f_lo, p_lo, s_lo = f_hi, p_hi, s_hi
@@ -366,7 +364,6 @@ def make_world(
         pg=np.full((max(p_total, 1), PG_ROWS), -1, np.int32),
         pb=pb,
         sb=np.zeros((max(s_total, 1), SB_ROWS), np.int8),
-        sstk=sstk,
         stk=stk,
         hu=hu,
         gi=gi,
