@@ -246,9 +246,11 @@ class Simulation:
                 loaded[g] = np.concatenate([loaded[g], frames])
         # The host backs frames in the order they were first touched, round-robin over
         # guests; what does not fit went to host swap, chosen blindly.
-        ranks = np.concatenate([np.arange(len(f)) for f in loaded])
-        guests = np.concatenate([np.full(len(f), g) for g, f in enumerate(loaded)])
-        frames = np.concatenate(loaded)[np.lexsort((guests, ranks))]
+        ends = np.cumsum([len(f) for f in loaded]).astype(np.int64)
+        flat = np.concatenate(loaded)
+        loaded.clear()  # one copy of the frames at a time: building peaks here
+        frames = boot.round_robin(flat, ends)
+        del flat
         fit = max(0, int(w.hi[H_TOTAL]) - self.host_high)
         swapped = np.zeros(len(frames), np.bool_)
         if len(frames) > fit:
