@@ -7,6 +7,8 @@
   stream (target: >= 0.8 x the synthetic guests' rate).
 - harness: per-run overhead of trivial runs (target < 20 ms) and the speed-up of a
   CPU-bound sweep on every local core over one (target >= 0.9 x cores).
+- memory: bytes per simulated page (sim_core.footprint) of a built world of 4 guests of
+  1 GiB, measured and estimated (target <= 40), and the peak while building it.
 Compile time (or loading numba's cached machine code) is measured apart, never counted
 in a rate.
 """
@@ -25,6 +27,7 @@ SIM_TARGET = 10e6  # full simulation, benign: guest references per second on one
 SIM_PRESSURED_TARGET = 5e6  # ... with every guest thrashing
 OVERHEAD_TARGET_MS = 20.0
 SPEEDUP_TARGET = 0.9  # x cores
+BYTES_PER_PAGE_TARGET = 40.0  # simulated state per simulated page (sim_core.footprint)
 
 
 def zipf_trace(references: int, footprint_pages: int, alpha: float = 0.9, seed: int = 0):
@@ -238,3 +241,41 @@ def bench_harness(runs: int = 200, cpu_runs: int | None = None) -> dict[str, Any
     out["speedup_target"] = SPEEDUP_TARGET * cores
     out["speedup_meets_target"] = out["speedup"] >= SPEEDUP_TARGET * cores
     return out
+
+
+def bench_memory(guests: int = 4, mem_mib: int = 1024, ticks: int = 3) -> dict[str, Any]:
+    """Bytes per simulated page of ``guests`` guests of ``mem_mib`` (the other knobs at
+    their defaults), built and run for ``ticks`` ticks: measured on the real arrays, by
+    part, and estimated from the config (sim_core.footprint). The peak is the most the
+    traced allocations (NumPy's, Python's) reached while building and running, over the
+    guest pages: building briefly takes more than the state it leaves."""
+    import tracemalloc
+
+    import sim_core
+    from sim_core import footprint
+
+    sim_core.run(sim_core.build_config({}, ticks=2, **{"vms.mem_mib": 16}))  # compile apart
+    cfg = sim_core.build_config({}, ticks=ticks, **{"vms.count": guests, "vms.mem_mib": mem_mib})
+    pages = footprint.guest_pages(cfg)
+    tracemalloc.start()
+    try:
+        sim = sim_core.Simulation(cfg)
+        for _ in range(ticks):
+            sim.step()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    parts = footprint.state_bytes(sim)
+    measured = footprint.bytes_per_page(sim)
+    return {
+        "guests": guests,
+        "mem_mib": mem_mib,
+        "guest_pages": pages,
+        "bytes_per_page": measured,
+        "estimated_bytes_per_page": footprint.estimated_bytes_per_page(cfg),
+        "by_part": {k: v / pages for k, v in parts.items() if k != "fixed"},
+        "fixed_bytes": parts["fixed"],
+        "peak_bytes_per_page": peak / pages,
+        "target": BYTES_PER_PAGE_TARGET,
+        "meets_target": measured <= BYTES_PER_PAGE_TARGET,
+    }

@@ -33,7 +33,6 @@ from sim_core.state import (
     FREE_TOP,
     N_BALLOONED,
     N_RECLAIM,
-    STK_BAL,
     UNBACKED,
 )
 from sim_core.writeback import pop_free, push_free
@@ -47,7 +46,7 @@ def balloon_inflate(w, g, n, t):
     """Take up to n free frames into guest g's balloon, asking reclaim for more when none
     is free (without waiting). Returns frames moved."""
     moved = 0
-    lo = w.gi[g, F_LO]
+    last = w.gi[g, F_HI] - 1  # the balloon stack grows down from here (sim_core.state)
     while moved < n:
         if w.gi[g, FREE_TOP] == 0:
             if w.gi[g, N_RECLAIM] >= n - moved:
@@ -60,7 +59,7 @@ def balloon_inflate(w, g, n, t):
         w.fb[f, FB_STATE] = BALLOONED
         host_release(w, f)
         btop = w.gi[g, BAL_TOP]
-        w.stk[btop + lo, STK_BAL] = f
+        w.stk[last - btop] = f
         w.gi[g, BAL_TOP] = btop + 1
         w.gi[g, N_BALLOONED] += 1
         moved += 1
@@ -72,10 +71,10 @@ def balloon_inflate(w, g, n, t):
 def balloon_deflate(w, g, n):
     """Give up to n frames from guest g's balloon back to it (unbacked until touched)."""
     moved = 0
-    lo = w.gi[g, F_LO]
+    last = w.gi[g, F_HI] - 1
     while moved < n and w.gi[g, BAL_TOP] > 0:
         top = w.gi[g, BAL_TOP] - 1
-        f = w.stk[top + lo, STK_BAL]
+        f = w.stk[last - top]
         w.gi[g, BAL_TOP] = top
         w.fb[f, FB_STATE] = FREE
         push_free(w, g, f)

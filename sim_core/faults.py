@@ -78,7 +78,6 @@ from sim_core.state import (
     FB_REF,
     FB_STATE,
     FILE,
-    FR_PAGE,
     FREE_TOP,
     H_CACHE_ON,
     H_FREE,
@@ -111,7 +110,6 @@ from sim_core.state import (
     STALL_OOM,
     STALL_RUNS,
     STALLED,
-    STK_FREE,
     SWAPPED,
     UNBACKED,
     UNTOUCHED,
@@ -253,7 +251,7 @@ def _remap(w, g, f, wr, t):
     on_load(w, g, f, w.gi[g, POLICY])
     w.cnt[g, C_MINOR] += 1
     w.cnt[g, C_FAULTS] += 1
-    w.pb[w.fr[f, FR_PAGE], PB_EVICTOR] = EVICTOR_NONE
+    w.pb[w.fr[f], PB_EVICTOR] = EVICTOR_NONE
     return DONE, t + w.gf[g, MINOR_MS]
 
 
@@ -271,12 +269,12 @@ def fault(w, g, p, wr, t):
         else:
             status, t = _host_side(w, g, f, t)
         if status == DONE:
-            _touch(w.fb, w.fr, w.gi, w.hi, w.esc00, w.fl, g, f, wr)
+            _touch(w.fb, w.lk, w.gi, w.hi, w.esc00, w.fl, g, f, wr)
         return status, t
     status, t = _get_free_frame(w, g, t)
     if status != DONE:
         return status, t
-    f = w.stk[w.gi[g, FREE_TOP] - 1 + w.gi[g, F_LO], STK_FREE]  # the frame it will get
+    f = w.stk[w.gi[g, FREE_TOP] - 1 + w.gi[g, F_LO]]  # the frame it will get
     hs = w.fb[f, FB_HSTATE]
     if hs == HOST_SWAPPED or hs == HOST_DISCARDED:  # stale content read back for nothing
         if state == UNTOUCHED:
@@ -311,7 +309,7 @@ def fault(w, g, p, wr, t):
         mirror = 1 - wr
     w.pb[p, PB_EVICTOR] = EVICTOR_NONE
     fb = w.fb
-    w.fr[f, FR_PAGE] = p
+    w.fr[f] = p
     w.pg[p, PG_FRAME] = f
     w.pb[p, PB_STATE] = RESIDENT
     fb[f, FB_STATE] = USED
@@ -339,7 +337,7 @@ def _dirty(fb, gi, hi, g, f):
 
 
 @njit_leaf
-def _touch(fb, fr, gi, hi, esc00, fl, g, f, wr):
+def _touch(fb, lk, gi, hi, esc00, fl, g, f, wr):
     """R, M and the host's bits after a successful touch of a mapped frame. On the arrays,
     not the World: each World attribute a call reads costs a reference-count pair, and the
     hit path runs this once a reference."""
@@ -351,14 +349,14 @@ def _touch(fb, fr, gi, hi, esc00, fl, g, f, wr):
     if wr:
         _dirty(fb, gi, hi, g, f)
     if pol == LRU or pol == WS:
-        on_hit(fr, gi, fl, g, f, pol)
+        on_hit(lk, gi, fl, g, f, pol)
 
 
 @njit(cache=True)
 def run_guest(w, g, t_until):
     """Run guest g's references from its clock until ``t_until``, its buffer runs out, or
     it must wait. Returns references completed."""
-    gi, fb, pg, fr, hi, esc00, fl = w.gi, w.fb, w.pg, w.fr, w.hi, w.esc00, w.fl
+    gi, fb, pg, lk, hi, esc00, fl = w.gi, w.fb, w.pg, w.lk, w.hi, w.esc00, w.fl
     t = w.gf[g, CLOCK_MS]
     ref_ms = w.gf[g, REF_MS]
     pos = gi[g, REF_POS]
@@ -374,7 +372,7 @@ def run_guest(w, g, t_until):
             if wr and fb[f, FB_MOD] == 0 and fb[f, FB_KIND] == FILE and over_dirty_limit(w, g):
                 t = _throttle(w, g, t)
                 break
-            _touch(fb, fr, gi, hi, esc00, fl, g, f, wr)
+            _touch(fb, lk, gi, hi, esc00, fl, g, f, wr)
         else:
             status, t = fault(w, g, p, wr, t)
             if status == BLOCKED:

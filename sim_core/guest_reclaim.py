@@ -56,7 +56,6 @@ from sim_core.state import (
     FB_STATE,
     FB_WB,
     FILE,
-    FR_PAGE,
     FREE_HIGH,
     FREE_LOW,
     FREE_TOP,
@@ -106,7 +105,7 @@ def _double_paging_read(w, g, f, t):
 def evict(w, g, f, t, evictor):
     """Evict the page in frame f of guest g for ``evictor``. FREED, SUBMITTED or REFUSED."""
     fb = w.fb
-    p = w.fr[f, FR_PAGE]
+    p = w.fr[f]
     kind = fb[f, FB_KIND]
     dirty = fb[f, FB_MOD] == 1
     if fb[f, FB_WB] == 1:

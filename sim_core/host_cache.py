@@ -36,7 +36,6 @@ from sim_core.state import (
     CACHE_COPY_MS,
     CACHE_TAG,
     FB_KIND,
-    FR_PAGE,
     H_BLOCK_SWAP0,
     H_CACHE,
     H_CACHE_DIRTY,
@@ -179,7 +178,7 @@ def cache_pop_done(w, t):
     f = w.hcq_tag[head]
     w.hi[H_CQ_HEAD] = (head + 1) % w.hcq_t.shape[0]
     w.hi[H_CQ_N] -= 1
-    p = w.fr[f, FR_PAGE]
+    p = w.fr[f]
     anon = w.fb[f, FB_KIND] == ANON
     if p < 0 or (anon and w.pg[p, PG_SLOT] < 0):  # the guest was killed meanwhile
         w.hi[H_FREE] += 1

@@ -47,7 +47,6 @@ from sim_core.state import (
     FB_MOD,
     FB_STATE,
     FILE,
-    FR_GUEST,
     H_CACHE_ON,
     H_DISCARD,
     H_FREE,
@@ -79,6 +78,7 @@ from sim_core.state import (
     STALLED,
     UNBACKED,
     USED,
+    frame_guest,
 )
 
 # Outcomes of one reclaim step, shared by host and guest reclaim.
@@ -142,7 +142,7 @@ def host_note_write(w, f):
 @njit(cache=True)
 def back_frame(w, f):
     """Give frame f a host frame the caller made sure is free (zero-filled or read back)."""
-    g = w.fr[f, FR_GUEST]
+    g = frame_guest(w.gi, f)
     if w.fb[f, FB_HSTATE] != UNBACKED:
         w.gi[g, N_HSWAPPED] -= 1
     w.hi[H_FREE] -= 1
@@ -156,7 +156,7 @@ def back_frame(w, f):
 def host_release(w, f):
     """The guest gave frame f up (balloon, free page reporting, OOM kill): whatever backed
     it is freed with no I/O. A swap write in flight finishes for nothing."""
-    g = w.fr[f, FR_GUEST]
+    g = frame_guest(w.gi, f)
     hs = w.fb[f, FB_HSTATE]
     if hs == BACKED or hs == HOST_WRITEBACK:
         _resident_remove(w, f)
@@ -176,7 +176,7 @@ def _can_go(w, f):
     pinned, and it can be dropped or there is swap room to write it."""
     if w.fb[f, FB_HSTATE] != BACKED:
         return False
-    if w.gi[w.fr[f, FR_GUEST], PINNED] == 1:
+    if w.gi[frame_guest(w.gi, f), PINNED] == 1:
         return False
     if w.hi[H_DISCARD] == 1 and w.fb[f, FB_MIRROR] == 1:
         return True
@@ -223,7 +223,7 @@ def host_reclaim_one(w, t):
     f = _host_victim(w)
     if f < 0:
         return NOTHING
-    g = w.fr[f, FR_GUEST]
+    g = frame_guest(w.gi, f)
     if w.hi[H_DISCARD] == 1 and w.fb[f, FB_MIRROR] == 1:
         free_host_slot(w, f)
         w.fb[f, FB_HSTATE] = HOST_DISCARDED
@@ -259,7 +259,7 @@ def host_write_done(w, f):
     it meanwhile (then it stays, clean, its swap copy kept)."""
     w.hi[H_WRITEBACK] -= 1
     if w.fb[f, FB_HSTATE] == HOST_WRITEBACK:
-        g = w.fr[f, FR_GUEST]
+        g = frame_guest(w.gi, f)
         w.fb[f, FB_HSTATE] = HOST_SWAPPED
         _resident_remove(w, f)
         w.hi[H_FREE] += 1

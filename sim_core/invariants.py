@@ -24,7 +24,6 @@ from sim_core.state import (
     FB_STATE,
     FB_WB,
     FILE,
-    FR_PAGE,
     FREE,
     FREE_TOP,
     H_CACHE,
@@ -154,9 +153,9 @@ def _guest(w: World, g: int) -> list[str]:
     if resident.sum() != holding.sum():
         out.append(f"guest {g}: {resident.sum()} resident pages in {holding.sum()} frames")
     frames = np.flatnonzero(holding) + f_lo
-    if len(frames) and not np.array_equal(w.pg[w.fr[frames, FR_PAGE], PG_FRAME], frames):
+    if len(frames) and not np.array_equal(w.pg[w.fr[frames], PG_FRAME], frames):
         out.append(f"guest {g}: a frame and its page do not point at each other")
-    if (w.fr[f_lo:f_hi, FR_PAGE][~holding] != -1).any():
+    if (w.fr[f_lo:f_hi][~holding] != -1).any():
         out.append(f"guest {g}: a frame without a page still names one")
     slots_used = int(w.sb[s_lo:s_hi, SB_USED].sum())
     if slots_used != (pslot >= 0).sum() or slots_used != gi[N_SWAPPED]:

@@ -104,10 +104,13 @@ class Monitor:
         lo = int(world.gi[0, F_LO]) if n else 0
         hi = int(world.gi[n - 1, F_HI]) if n else 0
         self._frames = slice(lo, hi)
-        self._guest_of = np.repeat(
-            np.arange(n), [int(world.gi[g, F_HI] - world.gi[g, F_LO]) for g in range(n)]
-        )
-        self._age = np.zeros(hi - lo, np.int64)
+        # Per-frame scan state only for a controller that scans (it is per-page memory), in
+        # the narrowest type: guest ids of the smallest type that holds them, int32 ages
+        # (capped at 2**20 scans)
+        scans = scan_period_s is not None
+        sizes = [int(world.gi[g, F_HI] - world.gi[g, F_LO]) for g in range(n)] if scans else 0
+        self._guest_of = np.repeat(np.arange(n, dtype=np.min_scalar_type(max(n - 1, 0))), sizes)
+        self._age = np.zeros(hi - lo if scans else 0, np.int32)
         self._hist = np.zeros((n, AGE_BINS), np.int64)
         self._promotions = np.zeros((n, AGE_BINS), np.int64)
         self._scans = 0

@@ -12,7 +12,7 @@ Each policy's logic is written once, in a ``*_pick`` function (and the ``link_*`
 ``esc_*`` bookkeeping helpers) over 1-D arrays, one per frame field, with the hot scalars
 (hand, list head and tail, ESC's class counts) passed in and returned. The kernel calls
 them through the ``World`` wrappers (``victim_*``, ``on_*``: column views of ``w.fb`` /
-``w.fr``, scalars read from and written back to ``gi``); the trace replay calls them on
+``w.lk``, scalars read from and written back to ``gi``); the trace replay calls them on
 contiguous copies with the scalars in local variables, which is what lets it run at
 tens of millions of references a second (going through the World on every reference
 costs it half its speed).
@@ -38,11 +38,11 @@ from sim_core.state import (
     FB_MOD,
     FB_REF,
     FB_STATE,
-    FR_NEXT,
-    FR_PREV,
     HAND,
     LIST_HEAD,
     LIST_TAIL,
+    LK_NEXT,
+    LK_PREV,
     POLICY,
     POLICY_IDS,
     USED,
@@ -91,7 +91,7 @@ def policy_id(name: str) -> int:
 
 # ---- frame arrays ------------------------------------------------------------------------------
 # ``state``, ``kind``, ``ref``, ``mod`` are the FB_STATE / FB_KIND / FB_REF / FB_MOD columns,
-# ``prev`` / ``nxt`` the FR_PREV / FR_NEXT links; ``lo``, ``hi`` bound the guest's frames.
+# ``prev`` / ``nxt`` the LK_PREV / LK_NEXT links; ``lo``, ``hi`` bound the guest's frames.
 @njit_leaf
 def eligible(state, kind, f, allow_anon):
     """Frame f holds a page the policy may evict."""
@@ -148,8 +148,8 @@ def link_touch(prev, nxt, head, tail, f):
 @njit(cache=True)
 def list_append(w, g, f):
     """Put frame f at the tail (most recent end) of guest g's list."""
-    fr, gi = w.fr, w.gi
-    head, tail = link_append(fr[:, FR_PREV], fr[:, FR_NEXT], gi[g, LIST_HEAD], gi[g, LIST_TAIL], f)
+    lk, gi = w.lk, w.gi
+    head, tail = link_append(lk[:, LK_PREV], lk[:, LK_NEXT], gi[g, LIST_HEAD], gi[g, LIST_TAIL], f)
     gi[g, LIST_HEAD] = head
     gi[g, LIST_TAIL] = tail
 
@@ -157,8 +157,8 @@ def list_append(w, g, f):
 @njit(cache=True)
 def list_unlink(w, g, f):
     """Take frame f out of guest g's list."""
-    fr, gi = w.fr, w.gi
-    head, tail = link_unlink(fr[:, FR_PREV], fr[:, FR_NEXT], gi[g, LIST_HEAD], gi[g, LIST_TAIL], f)
+    lk, gi = w.lk, w.gi
+    head, tail = link_unlink(lk[:, LK_PREV], lk[:, LK_NEXT], gi[g, LIST_HEAD], gi[g, LIST_TAIL], f)
     gi[g, LIST_HEAD] = head
     gi[g, LIST_TAIL] = tail
 
@@ -267,13 +267,13 @@ def esc_note_cleared(w, g, f):
 
 # ---- hooks the kernel calls ------------------------------------------------------------------
 @njit_leaf
-def on_hit(fr, gi, fl, g, f, pol):
+def on_hit(lk, gi, fl, g, f, pol):
     """Bookkeeping of a hit beyond the R/M bits, for the policies that keep order (the
     caller sets R and M, and calls esc_referenced first when R was 0 under ESC). On the
     arrays: the hit path runs it once a reference."""
     if pol == LRU:
         head, tail = link_touch(
-            fr[:, FR_PREV], fr[:, FR_NEXT], gi[g, LIST_HEAD], gi[g, LIST_TAIL], f
+            lk[:, LK_PREV], lk[:, LK_NEXT], gi[g, LIST_HEAD], gi[g, LIST_TAIL], f
         )
         gi[g, LIST_HEAD] = head
         gi[g, LIST_TAIL] = tail
@@ -286,7 +286,8 @@ def on_load(w, g, f, pol):
     """A page was just loaded into frame f."""
     if pol == LRU or pol == FIFO:
         list_append(w, g, f)
-    w.fl[f] = w.gi[g, VTIME]
+    elif pol == WS:  # only WS reads fl: the other policies' worlds have no room for it
+        w.fl[f] = w.gi[g, VTIME]
 
 
 @njit(cache=True)
@@ -458,7 +459,7 @@ def victim_list_head(w, g, allow_anon):
     """LRU's / FIFO's victim of guest g, or -1."""
     fb = w.fb
     return list_pick(
-        fb[:, FB_STATE], fb[:, FB_KIND], w.fr[:, FR_NEXT], w.gi[g, LIST_HEAD], allow_anon
+        fb[:, FB_STATE], fb[:, FB_KIND], w.lk[:, LK_NEXT], w.gi[g, LIST_HEAD], allow_anon
     )
 
 

@@ -50,16 +50,14 @@ from sim_core.state import (
     FB_REF,
     FB_STATE,
     FILE,
-    FR_NEXT,
-    FR_PAGE,
-    FR_PREV,
     FREE_TOP,
     HAND,
     LIST_HEAD,
     LIST_TAIL,
+    LK_NEXT,
+    LK_PREV,
     PB_KIND,
     PG_FRAME,
-    STK_FREE,
     USED,
     VTIME,
     WS_TAU,
@@ -189,9 +187,9 @@ def _make_loop(pol: int):
         kind = fb[:, FB_KIND].copy()
         ref = fb[:, FB_REF].copy()
         mod = fb[:, FB_MOD].copy()
-        frame_page = fr[:, FR_PAGE].copy()
-        prev = fr[:, FR_PREV].copy()
-        nxt_link = fr[:, FR_NEXT].copy()
+        frame_page = fr.copy()
+        prev = w.lk[:, LK_PREV].copy()  # one element unless the policy is LRU or FIFO
+        nxt_link = w.lk[:, LK_NEXT].copy()
         page_frame = pg[:, PG_FRAME].copy()
         page_kind = w.pb[:, PB_KIND].copy()
         fl, bits, grng, stk = w.fl, w.esc00, w.grng, w.stk
@@ -237,7 +235,7 @@ def _make_loop(pol: int):
             vtime = i
             if top > 0:
                 top -= 1
-                f = stk[top, STK_FREE]
+                f = stk[top]
             else:  # pick_victim, then on_remove
                 if pol == CLOCK:
                     f, hand = clock_pick(state, kind, ref, hand, lo, hi, True)
@@ -278,7 +276,8 @@ def _make_loop(pol: int):
             mod[f] = wr
             if pol == LRU or pol == FIFO:
                 head, tail = link_append(prev, nxt_link, head, tail, f)
-            fl[f] = vtime
+            if pol == WS:
+                fl[f] = vtime
             if pol == OPT:
                 cur_next[f] = nxt[i]
                 hsize = _heap_push(hkeys, hvals, hsize, nxt[i], f)
@@ -286,9 +285,9 @@ def _make_loop(pol: int):
         fb[:, FB_KIND] = kind
         fb[:, FB_REF] = ref
         fb[:, FB_MOD] = mod
-        fr[:, FR_PAGE] = frame_page
-        fr[:, FR_PREV] = prev
-        fr[:, FR_NEXT] = nxt_link
+        fr[:] = frame_page
+        w.lk[:, LK_PREV] = prev
+        w.lk[:, LK_NEXT] = nxt_link
         pg[:, PG_FRAME] = page_frame
         gi[0, HAND], gi[0, LIST_HEAD], gi[0, LIST_TAIL] = hand, head, tail
         gi[0, ESC_N00], gi[0, ESC_N01], gi[0, ESC_CLASS] = n00, n01, last_class

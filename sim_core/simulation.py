@@ -82,6 +82,7 @@ SLICES_PER_TICK = 10  # background work (reaping, flushers, kswapd, I/O buffers)
 NATIVE_TICKS = 60  # ticks of the pressure-free reference run that gives native throughput
 REPORT_EVERY_MS = 2000.0  # free page reporting delay (mm/page_reporting.c: 2 * HZ)
 WARM_REFS_PER_PAGE = 20  # warm start: references drawn per frame to find the first touches
+WARM_CHUNK = 1 << 18  # ... drawn this many at a time
 
 C = state  # counter columns are read as C.C_REFS etc.
 
@@ -245,9 +246,11 @@ class Simulation:
                 loaded[g] = np.concatenate([loaded[g], frames])
         # The host backs frames in the order they were first touched, round-robin over
         # guests; what does not fit went to host swap, chosen blindly.
-        ranks = np.concatenate([np.arange(len(f)) for f in loaded])
-        guests = np.concatenate([np.full(len(f), g) for g, f in enumerate(loaded)])
-        frames = np.concatenate(loaded)[np.lexsort((guests, ranks))]
+        ends = np.cumsum([len(f) for f in loaded]).astype(np.int64)
+        flat = np.concatenate(loaded)
+        loaded.clear()  # one copy of the frames at a time: building peaks here
+        frames = boot.round_robin(flat, ends)
+        del flat
         fit = max(0, int(w.hi[H_TOTAL]) - self.host_high)
         swapped = np.zeros(len(frames), np.bool_)
         if len(frames) > fit:
@@ -255,14 +258,29 @@ class Simulation:
         boot.warm_host(w, frames, swapped)
 
     def _first_touches(self, g: int, seed, count: int) -> np.ndarray:
-        """Distinct pages of guest g in the order its workload first touches them (drawn
-        from a copy of the workload, so the run's own reference stream is untouched)."""
+        """The first ``count`` distinct pages of guest g in the order its workload first
+        touches them, among its first ``count * WARM_REFS_PER_PAGE`` references (drawn from
+        a copy of the workload, so the run's own reference stream is untouched). Drawn in
+        chunks, which give the same stream: the draws of a whole guest's worth at once
+        would take several times the memory of the world."""
         if count <= 0:
             return np.zeros(0, np.int32)
         wl = self._workload(g, seed)
-        pages, _ = wl.generate(count * WARM_REFS_PER_PAGE)
-        _, first = np.unique(pages, return_index=True)
-        return pages[np.sort(first)][:count].astype(np.int32)
+        seen = np.zeros(wl.n_pages, np.bool_)
+        order: list[np.ndarray] = []
+        found = 0
+        left = count * WARM_REFS_PER_PAGE
+        while left > 0 and found < count:
+            pages, _ = wl.generate(min(left, WARM_CHUNK))
+            if len(pages) == 0:
+                break
+            left -= len(pages)
+            uniq, first = np.unique(pages, return_index=True)
+            new = ~seen[uniq]
+            seen[uniq[new]] = True
+            order.append(uniq[new][np.argsort(first[new])])
+            found += int(new.sum())
+        return np.concatenate(order)[:count].astype(np.int32) if order else np.zeros(0, np.int32)
 
     def _make_controller(self):
         cfg = self.cfg

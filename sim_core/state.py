@@ -4,7 +4,10 @@ No Python object per page or per reference: one ``World`` (a numba StructRef of 
 packed arrays, passed to compiled code as one pointer) holds every guest's frames and
 pages, the guest swap slots, and the host's view, concatenated across guests. Fields of
 one dtype share a 2-D array, one column a field (``w.fb[f, FB_REF]``), so one frame's bits
-sit in one cache line. Guest ``g`` owns frames
+sit in one cache line. Per-page state is kept narrow (sim_core.footprint counts it): a
+field only some policies read (LRU/FIFO links, WS's last use) is allocated only when a
+guest uses one of them, else it is a one-element placeholder of the same type, so the
+compiled code is the same either way. Guest ``g`` owns frames
 ``[gi[g, F_LO], gi[g, F_HI])``, pages ``[gi[g, P_LO], gi[g, P_HI])`` and swap slots
 ``[gi[g, S_LO], gi[g, S_HI])``. The constants below name states and the columns of the
 per-guest (``gi``, ``gf``, ``cnt``) and host (``hi``, ``hf``, ``hcnt``) tables; numba
@@ -20,9 +23,8 @@ from numba import types
 from numba.experimental import structref
 
 from sim_core.block_device import DEVICE_FIELDS, make_device_arrays
-
-# ---- page kinds (one definition: sim_core.constants) -------------------------------------
-from sim_core.constants import ANON, FILE  # noqa: E402,F401
+from sim_core.constants import ANON, FILE  # noqa: F401 - page kinds: defined once, there
+from sim_core.jit import njit_leaf
 
 # ---- guest frame states (FB_STATE) ---------------------------------------------------------
 FREE = 0
@@ -55,7 +57,7 @@ LIST_TAIL = 8
 POLICY = 9
 FREE_TOP = 10  # free frames on this guest's stack
 BAL_TOP = 11  # ballooned frames on this guest's stack
-SLOT_TOP = 12  # free swap slots on this guest's stack
+SLOT_TOP = 12  # free swap slots: the last ones of the guest's range (none is ever freed)
 VTIME = 13  # the guest's virtual time: references it has issued
 WS_TAU = 14  # `ws` policy window, in references
 PINNED = 15  # 1 when the host pins this guest's swap blocks
@@ -199,9 +201,10 @@ POLICY_IDS = {
 }
 
 # ---- columns of the packed arrays ---------------------------------------------------
-# fr (int32): the page in the frame, LRU/FIFO list links, owning guest
-FR_PAGE, FR_PREV, FR_NEXT, FR_GUEST = 0, 1, 2, 3
-FR_ROWS = 4
+# fr (int32, per frame): the page in the frame. The owning guest is not stored: guest g
+# owns frames [gi[g, F_LO], gi[g, F_HI]) (frame_guest)
+# lk (int32, per frame, only with an LRU or FIFO guest): the list links
+LK_PREV, LK_NEXT = 0, 1
 # fb (int8): frame state, kind of its page, R and M bits, host state, host accessed bit,
 # guest write in flight, host dirty bit (EPT D bit), host swap slot kept (host swap cache),
 # frame filled from a disk block and unchanged since (VSwapper's swap mapper knows it)
@@ -217,8 +220,9 @@ PB_ROWS = 3
 # sb (int8): swap slot holds a copy of a page
 SB_USED = 0
 SB_ROWS = 1
-# stk (int32, per frame): the free-frame stacks and the balloon stacks of every guest
-STK_FREE, STK_BAL = 0, 1
+# stk (int32, per frame): each guest's free-frame stack grows up from F_LO, its balloon
+# stack down from F_HI - 1. A frame is on at most one of them (free or ballooned), so the
+# two share one slot a frame.
 # hu (int32, per guest frame): a dense list of the frames in host memory, and each frame's
 # place in it (-1 when not in host memory)
 HU_RES, HU_POS = 0, 1
@@ -230,11 +234,13 @@ HCL_BLOCK, HCL_POS = 0, 1
 CACHE_QUEUE = 4096  # guest writes being copied into the host page cache, at most
 
 WORLD_FIELDS = (
-    "fr", "fb", "fl",  # frames: int32 columns, int8 columns, last use (int64)
+    "fr", "fb",  # frames: the page in each (int32), int8 columns
+    "fl",  # WS only: each frame's last use, in the guest's virtual time (int64)
+    "lk",  # LRU / FIFO only: list links (int32 columns)
     "esc00",  # ESC: bitset of frames in class (R, M) = (0, 0)
     "pg", "pb",  # pages: int32 columns, int8 columns
-    "sb", "sg", "sstk",  # swap slots: int8 columns, owning guest, free-slot stacks
-    "stk",  # free and balloon stacks (int32 columns over frames)
+    "sb",  # swap slots: int8 columns
+    "stk",  # free and balloon stacks (int32 over frames)
     "hu",  # the host's dense list of guest frames in host memory
     "gi", "gf", "cnt", "grng",  # per guest: ints, floats, counters, rng streams
     "hi", "hcnt", "hrng",  # host: ints, counters, rng stream
@@ -271,6 +277,21 @@ class World(structref.StructRefProxy):
 structref.define_proxy(World, WorldType, list(WORLD_FIELDS))
 
 
+@njit_leaf
+def frame_guest(gi, f):
+    """The guest owning frame f: the last one whose frames start at or before f (a
+    binary search over the guests' ranges, which tile the frames in guest order)."""
+    lo = 0
+    hi = gi.shape[0] - 1
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        if gi[mid, F_LO] <= f:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def splitmix_seed(seed: int, stream: int) -> np.uint64:
     """A 64-bit seed for the compiled splitmix64 generator of one stream."""
     rng = np.random.default_rng([seed, stream])
@@ -297,10 +318,7 @@ def make_world(
     p_total = int(sum(len(k) for k in page_kinds))
     s_total = int(sum(swap_slots))
     gi = np.zeros((n, GI_COLS), np.int64)
-    fr = np.full((max(f_total, 1), FR_ROWS), -1, np.int32)
-    stk = np.zeros((max(f_total, 1), 2), np.int32)
-    sg = np.zeros(max(s_total, 1), np.int32)
-    sstk = np.zeros(max(s_total, 1), np.int32)
+    stk = np.zeros(max(f_total, 1), np.int32)
     pb = np.zeros((max(p_total, 1), PB_ROWS), np.int8)
     f_lo = p_lo = s_lo = 0
     for g in range(n):
@@ -312,13 +330,10 @@ def make_world(
         gi[g, LIST_HEAD] = gi[g, LIST_TAIL] = -1
         gi[g, POLICY] = policies[g]
         gi[g, DIRTY_LIMIT] = gi[g, DIRTY_BG] = frames[g]
-        fr[f_lo:f_hi, FR_GUEST] = g
-        sg[s_lo:s_hi] = g
         # Stacks pop from the top: push in reverse so low indices come out first.
-        stk[f_lo:f_hi, STK_FREE] = np.arange(f_hi - 1, f_lo - 1, -1, dtype=np.int32)
+        stk[f_lo:f_hi] = np.arange(f_hi - 1, f_lo - 1, -1, dtype=np.int32)
         gi[g, FREE_TOP] = frames[g]
         gi[g, N_FREE] = frames[g]
-        sstk[s_lo:s_hi] = np.arange(s_hi - 1, s_lo - 1, -1, dtype=np.int32)
         gi[g, SLOT_TOP] = swap_slots[g]
         pb[p_lo:p_hi, PB_KIND] = page_kinds[g]
         f_lo, p_lo, s_lo = f_hi, p_hi, s_hi
@@ -337,16 +352,18 @@ def make_world(
     hi[H_BLOCK_SWAP0] = p_total
     if device is None:
         device = make_device_arrays(80.0, 20.0, 500_000.0, 32, 256, 5000.0, 2, 16)
+    used = set(policies)
+    links = f_total if used & {POLICY_IDS["lru"], POLICY_IDS["fifo"]} else 1
+    last_use = f_total if POLICY_IDS["ws"] in used else 1
     arrays = dict(
-        fr=fr,
+        fr=np.full(max(f_total, 1), -1, np.int32),
         fb=np.zeros((max(f_total, 1), FB_ROWS), np.int8),
-        fl=np.zeros(max(f_total, 1), np.int64),
+        fl=np.zeros(max(last_use, 1), np.int64),
+        lk=np.full((max(links, 1), 2), -1, np.int32),
         esc00=np.zeros(f_total // 64 + 1, np.uint64),
         pg=np.full((max(p_total, 1), PG_ROWS), -1, np.int32),
         pb=pb,
         sb=np.zeros((max(s_total, 1), SB_ROWS), np.int8),
-        sg=sg,
-        sstk=sstk,
         stk=stk,
         hu=hu,
         gi=gi,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from sim_core.state import N_SWAPPED, S_LO, SB_USED, SLOT_TOP
+from sim_core.state import N_SWAPPED, S_HI, SB_USED, SLOT_TOP
 
 
 @njit(cache=True)
@@ -22,7 +22,9 @@ def slot_alloc(w, g):
     if top == 0:
         return -1
     top -= 1
-    s = w.sstk[w.gi[g, S_LO] + top]
+    # No slot is ever freed, so the free ones are the last ``top`` of the guest's range and
+    # the next is the lowest of them: no free-slot stack to keep.
+    s = w.gi[g, S_HI] - 1 - top
     w.gi[g, SLOT_TOP] = top
     w.sb[s, SB_USED] = 1
     w.gi[g, N_SWAPPED] += 1

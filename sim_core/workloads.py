@@ -22,6 +22,7 @@ idles for the rest of the tick; the synthetic workloads ignore ``until_ms``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from abc import ABC, abstractmethod
@@ -117,6 +118,10 @@ def pack_alias(accept: np.ndarray, alias: np.ndarray) -> np.ndarray:
     threshold = np.where(always, 2**32 - 1, np.floor(accept * 2**32)).astype(np.uint64)
     target = np.where(always, np.arange(accept.size), alias).astype(np.uint64)
     return (threshold << np.uint64(32)) | target
+
+
+_HIGH = np.uint64(0xFFFFFFFF00000000)  # a packed bin's threshold
+_LOW = np.uint64(0xFFFFFFFF)  # ... and its target
 
 
 @njit(cache=True, nogil=True)
@@ -251,26 +256,42 @@ class Workload(ABC):
 
 class _IndependentWorkload(Workload):
     """The independent reference model: each reference picks page k with a fixed
-    probability. Subclasses call ``_set_distribution`` with probabilities by *rank*; with
-    ``shuffle`` a seeded permutation maps ranks to page ids, else rank = page id."""
+    probability. Subclasses give the probabilities by *rank* (``_rank_probabilities``);
+    with ``_shuffle`` a seeded permutation maps ranks to page ids, else rank = page id.
 
-    def _set_distribution(self, rank_probs: np.ndarray, *, shuffle: bool) -> None:
-        self._rank_probs = rank_probs
-        self._accept, self._alias = alias_table(rank_probs)
-        self._shuffle = shuffle
-        self._perm: np.ndarray | None = None
-        self._table = pack_alias(self._accept, self._alias)
+    Only the packed alias table (8 bytes a page) is kept between references: the
+    probabilities and the permutation, which only ``warm_order``, ``page_probabilities``
+    and ``working_set_pages`` need, are recomputed when asked for (the permutation from a
+    copy of the layout stream), so they take no memory during a run."""
+
+    _shuffle = False
+    _ws: int | None = None
+
+    @abstractmethod
+    def _rank_probabilities(self) -> np.ndarray:
+        """Reference probability of each rank (float64, sums to 1): a pure function of the
+        parameters."""
 
     def _reset(self, layout: np.random.Generator) -> None:
+        accept, alias = alias_table(self._rank_probabilities())
+        table = pack_alias(accept, alias)
+        del accept, alias
         if self._shuffle:
-            perm = self._perm = layout.permutation(self.n_pages).astype(np.int32)
-            # Relabel the alias table from ranks to pages (bin r becomes bin perm[r]): the
+            self._layout = copy.deepcopy(layout)  # draws the same permutation again
+            perm = layout.permutation(self.n_pages).astype(np.int32)
+            # Relabel the table from ranks to pages: bin r becomes bin perm[r], its target t
+            # becomes perm[t] (a bin that keeps itself still does); the threshold stays. The
             # bins are picked uniformly, so sampling draws pages directly, with no gather.
-            accept = np.empty_like(self._accept)
-            accept[perm] = self._accept
-            alias = np.empty_like(self._alias)
-            alias[perm] = perm[self._alias]
-            self._table = pack_alias(accept, alias)
+            shuffled = np.empty_like(table)
+            shuffled[perm] = (table & _HIGH) | perm[table & _LOW].astype(np.uint64)
+            table = shuffled
+        self._table = table
+
+    def _permutation(self) -> np.ndarray | None:
+        """Rank -> page id (int32), or None when rank = page id."""
+        if not self._shuffle:
+            return None
+        return copy.deepcopy(self._layout).permutation(self.n_pages).astype(np.int32)
 
     def _pages(self, n: int) -> np.ndarray:
         pages = np.empty(n, np.int32)
@@ -278,20 +299,21 @@ class _IndependentWorkload(Workload):
         return pages
 
     def _warm_order(self) -> np.ndarray:
-        ranks = np.argsort(-self._rank_probs, kind="stable").astype(np.int32)
-        return self._perm[ranks] if self._perm is not None else ranks
+        ranks = np.argsort(-self._rank_probabilities(), kind="stable").astype(np.int32)
+        perm = self._permutation()
+        return perm[ranks] if perm is not None else ranks
 
     def page_probabilities(self) -> np.ndarray:
         """Reference probability of each page id (after ``reset``)."""
         self._require_reset()
         probs = np.empty(self.n_pages, np.float64)
-        pages = self._perm if self._perm is not None else np.arange(self.n_pages)
-        probs[pages] = self._rank_probs
+        perm = self._permutation()
+        probs[perm if perm is not None else np.arange(self.n_pages)] = self._rank_probabilities()
         return probs
 
     def _coverage_pages(self, share: float) -> int:
         """The fewest pages that take ``share`` of the references."""
-        cum = np.cumsum(np.sort(self._rank_probs)[::-1])
+        cum = np.cumsum(np.sort(self._rank_probabilities())[::-1])
         return int(min(np.searchsorted(cum, share * cum[-1]) + 1, self.n_pages))
 
 
@@ -335,10 +357,15 @@ class ZipfWorkload(_IndependentWorkload):
         self.page_kind = np.full(self.n_pages, ANON, PAGE_KIND_DTYPE)
         _file_tail(self.page_kind, 0, self.n_pages, p.file_fraction)
         self._set_write_ratio(p.write_ratio)
-        self._set_distribution(zipf_probabilities(self.n_pages, p.alpha), shuffle=True)
+        self._shuffle = True
+
+    def _rank_probabilities(self) -> np.ndarray:
+        return zipf_probabilities(self.n_pages, self.params.alpha)
 
     def working_set_pages(self) -> int:
-        return self._coverage_pages(0.9)
+        if self._ws is None:  # a sort of every page: once
+            self._ws = self._coverage_pages(0.9)
+        return self._ws
 
 
 @dataclass(frozen=True)
@@ -371,12 +398,15 @@ class HotColdWorkload(_IndependentWorkload):
         self.page_kind = np.full(self.n_pages, ANON, PAGE_KIND_DTYPE)
         _file_tail(self.page_kind, 0, self.hot_pages, p.file_fraction)
         _file_tail(self.page_kind, self.hot_pages, self.n_pages, p.file_fraction)
-        hot_share = p.hot_prob if cold > 0 else 1.0
+        self._set_write_ratio(p.write_ratio)
+
+    def _rank_probabilities(self) -> np.ndarray:
+        cold = self.n_pages - self.hot_pages
+        hot_share = self.params.hot_prob if cold > 0 else 1.0
         probs = np.empty(self.n_pages, np.float64)
         probs[: self.hot_pages] = hot_share / self.hot_pages
         probs[self.hot_pages :] = (1.0 - hot_share) / max(cold, 1)
-        self._set_write_ratio(p.write_ratio)
-        self._set_distribution(probs / probs.sum(), shuffle=False)
+        return probs / probs.sum()
 
     def working_set_pages(self) -> int:
         return self.hot_pages
@@ -571,19 +601,21 @@ class DbWorkload(_IndependentWorkload):
         self.heap_range = (self.cold_range[1], self.n_pages)
         self.page_kind = np.full(self.n_pages, ANON, PAGE_KIND_DTYPE)
         self.page_kind[slice(*self.cache_range)] = FILE
-        probs = np.empty(self.n_pages, np.float64)
-        for region, (lo, hi) in zip(
-            sizes, (self.cache_range, self.cold_range, self.heap_range), strict=True
-        ):
-            if hi == lo:
-                continue
-            alpha = p.cache_alpha if region == "cache" else 0.0
-            probs[lo:hi] = shares[region] / total * zipf_probabilities(hi - lo, alpha)
+        self._shares = [shares[r] / total for r in sizes]
         self._write_ends = np.array([self.cache_range[1], self.cold_range[1]], np.int64)
         self._write_ratios = np.array(
             [p.cache_write_ratio, p.cold_write_ratio, p.heap_write_ratio], np.float64
         )
-        self._set_distribution(probs / probs.sum(), shuffle=False)
+
+    def _rank_probabilities(self) -> np.ndarray:
+        probs = np.empty(self.n_pages, np.float64)
+        ranges = (self.cache_range, self.cold_range, self.heap_range)
+        for i, ((lo, hi), share) in enumerate(zip(ranges, self._shares, strict=True)):
+            if hi == lo:
+                continue
+            alpha = self.params.cache_alpha if i == 0 else 0.0
+            probs[lo:hi] = share * zipf_probabilities(hi - lo, alpha)
+        return probs / probs.sum()
 
     def working_set_pages(self) -> int:
         return self.cache_pages + self.heap_pages
@@ -619,7 +651,9 @@ class IdleWorkload(_IndependentWorkload):
         self.page_kind = np.full(self.n_pages, ANON, PAGE_KIND_DTYPE)
         self.activity = p.activity
         self._set_write_ratio(p.write_ratio)
-        self._set_distribution(np.full(self.n_pages, 1.0 / self.n_pages), shuffle=False)
+
+    def _rank_probabilities(self) -> np.ndarray:
+        return np.full(self.n_pages, 1.0 / self.n_pages)
 
     def working_set_pages(self) -> int:
         return self.n_pages

@@ -55,8 +55,6 @@ from sim_core.state import (
     FB_WB,
     FILE,
     FLUSH_HAND,
-    FR_GUEST,
-    FR_PAGE,
     FREE,
     FREE_TOP,
     H_CACHE_ON,
@@ -75,9 +73,9 @@ from sim_core.state import (
     RECLAIM,
     STALL_KILLED,
     STALLED,
-    STK_FREE,
     SWAPPED,
     USED,
+    frame_guest,
 )
 
 RECLAIM_BATCH = 32  # SWAP_CLUSTER_MAX: pages reclaim works on at a time (mm/vmscan.c)
@@ -154,7 +152,7 @@ def flush(w, g, t):
 def push_free(w, g, f):
     """Frame f goes on guest g's free list."""
     top = w.gi[g, FREE_TOP]
-    w.stk[top + w.gi[g, F_LO], STK_FREE] = f
+    w.stk[top + w.gi[g, F_LO]] = f
     w.gi[g, FREE_TOP] = top + 1
     w.gi[g, N_FREE] += 1
 
@@ -164,7 +162,7 @@ def pop_free(w, g):
     """The frame on top of guest g's free list, taken off it (the caller checked it is
     not empty)."""
     top = w.gi[g, FREE_TOP] - 1
-    f = w.stk[top + w.gi[g, F_LO], STK_FREE]
+    f = w.stk[top + w.gi[g, F_LO]]
     w.gi[g, FREE_TOP] = top
     w.gi[g, N_FREE] -= 1
     return f
@@ -174,12 +172,12 @@ def pop_free(w, g):
 def guest_write_done(w, f):
     """A guest write of frame f completed. If reclaim was waiting for it, the page leaves
     and the frame is free; if the page was touched meanwhile it stays, clean."""
-    g = w.fr[f, FR_GUEST]
+    g = frame_guest(w.gi, f)
     w.fb[f, FB_WB] = 0
     w.gi[g, N_WRITEBACK] -= 1
     if w.fb[f, FB_STATE] != RECLAIM or w.gi[g, STALLED] == STALL_KILLED:
         return
-    w.pb[w.fr[f, FR_PAGE], PB_STATE] = SWAPPED if w.fb[f, FB_KIND] == ANON else ON_DISK
+    w.pb[w.fr[f], PB_STATE] = SWAPPED if w.fb[f, FB_KIND] == ANON else ON_DISK
     w.gi[g, N_RECLAIM] -= 1
     free_frame(w, g, f)
 
@@ -188,8 +186,8 @@ def guest_write_done(w, f):
 def free_frame(w, g, f):
     """The page in frame f has left it (its state set by the caller): unlink the two and
     put the frame on the free list."""
-    w.pg[w.fr[f, FR_PAGE], PG_FRAME] = -1
-    w.fr[f, FR_PAGE] = -1
+    w.pg[w.fr[f], PG_FRAME] = -1
+    w.fr[f] = -1
     w.fb[f, FB_STATE] = FREE
     w.fb[f, FB_REF] = 0
     w.fb[f, FB_MOD] = 0

@@ -18,7 +18,6 @@ from sim_core.state import (
     FB_MOD,
     FB_REF,
     FB_STATE,
-    FR_PAGE,
     FREE_TOP,
     USED,
     make_world,
@@ -122,7 +121,7 @@ def _esc_world(classes: list[tuple[int, int]]):
     w.gi[0, FREE_TOP] = 0  # every frame is in use
     for f, (r, m) in enumerate(classes):
         w.fb[f, FB_STATE] = USED
-        w.fr[f, FR_PAGE] = f
+        w.fr[f] = f
         w.fb[f, FB_REF], w.fb[f, FB_MOD] = r, m
         if r == 0:
             w.gi[0, ESC_N00 + m] += 1

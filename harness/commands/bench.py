@@ -1,4 +1,5 @@
-"""`balloonlab bench`: measure the speed targets (replay, simulation, harness)."""
+"""`balloonlab bench`: measure the speed targets (replay, simulation, harness) and the
+memory per simulated page."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from rich.table import Table
 from harness.cli import app
 from harness.errors import UserError
 
-PARTS = ("replay", "sim", "harness")
+PARTS = ("replay", "sim", "harness", "memory")
 
 
 def _mark(ok: bool | None) -> str:
@@ -20,12 +21,15 @@ def _mark(ok: bool | None) -> str:
 
 @app.command()
 def bench(
-    only: list[str] = typer.Option([], "--only", help="replay, sim or harness (repeatable)."),
+    only: list[str] = typer.Option(
+        [], "--only", help="replay, sim, harness or memory (repeatable)."
+    ),
     references: int = typer.Option(10_000_000, help="Replay: references per policy."),
     ticks: int = typer.Option(100, help="Simulation: ticks of the 4-guest run."),
     as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON."),
 ) -> None:
-    """Measure replay, full-simulation and harness speed against the targets.
+    """Measure replay, full-simulation and harness speed, and the bytes per simulated
+    page, against the targets.
 
     Example: balloonlab bench --only replay --only sim
     """
@@ -50,6 +54,9 @@ def bench(
     if "harness" in parts:
         console.print("harness: trivial-run overhead, CPU-bound speed-up (starts Ray) ...")
         out["harness"] = b.bench_harness()
+    if "memory" in parts:
+        console.print("memory: 4 guests of 1 GiB, built and run 3 ticks ...")
+        out["memory"] = b.bench_memory()
     if as_json:
         typer.echo(json.dumps(out))
         return
@@ -88,4 +95,14 @@ def bench(
             f"{_mark(h['overhead_meets_target'])}); speed-up {h['speedup']:.2f}x on "
             f"{h['cores']} cores (target {h['speedup_target']:.2f}x: "
             f"{_mark(h['speedup_meets_target'])})"
+        )
+    if "memory" in out:
+        m = out["memory"]
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in m["by_part"].items() if v >= 0.005)
+        console.print(
+            f"memory, {m['guests']} x {m['mem_mib']} MiB guests: {m['bytes_per_page']:.2f} "
+            f"bytes per simulated page measured, {m['estimated_bytes_per_page']:.2f} "
+            f"estimated (target <= {m['target']:.0f}: {_mark(m['meets_target'])}); by part: "
+            f"{parts}; fixed-size state {m['fixed_bytes'] / 2**20:.1f} MiB; peak while "
+            f"building {m['peak_bytes_per_page']:.1f} bytes per page"
         )
