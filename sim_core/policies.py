@@ -389,13 +389,16 @@ WS_SCAN = 256  # frames WSClock looks at before it settles for the coldest one s
 def ws_pick(state, kind, ref, fl, hand, lo, hi, now, tau, allow_anon):
     """WSClock (Carr & Hennessy): a page referenced since the hand last passed gets its
     last-use time (``fl``) refreshed; a page idle for more than tau references is outside
-    the working set W(t, tau) and goes. When none of the next WS_SCAN frames is outside
-    (the working set exceeds memory), the coldest of them goes: cold first, bounded work.
-    ``now`` is the guest's virtual time. Returns (frame or -1, hand)."""
+    the working set W(t, tau) and goes. When none of the next WS_SCAN eligible frames is
+    outside (the working set exceeds memory), the coldest of them goes: cold first, bounded
+    work. Frames that hold no evictable page (the kernel's, free or ballooned ones) are
+    passed over without counting, so a run of them longer than WS_SCAN cannot stop the
+    hand. ``now`` is the guest's virtual time. Returns (frame or -1, hand)."""
     f = hand
     coldest = -1
     coldest_last = now + 1
-    for _ in range(min(hi - lo, WS_SCAN)):
+    seen = 0
+    for _ in range(hi - lo):
         if eligible(state, kind, f, allow_anon):
             if ref[f] != 0:
                 ref[f] = 0
@@ -405,6 +408,9 @@ def ws_pick(state, kind, ref, fl, hand, lo, hi, now, tau, allow_anon):
             if fl[f] < coldest_last:
                 coldest_last = fl[f]
                 coldest = f
+            seen += 1
+            if seen >= WS_SCAN:
+                break
         f = step(f, lo, hi)
     if coldest < 0 and not allow_anon:
         return clock_pick(state, kind, ref, hand, lo, hi, allow_anon)  # no file page: look on

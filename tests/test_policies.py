@@ -192,3 +192,19 @@ def test_ws_keeps_the_hot_file_cache_that_file_first_throws_away():
     ws = replay(pages, frames, "ws", writes, kinds=wl.page_kind)
     naive = replay(pages, frames, "file_first", writes, kinds=wl.page_kind)
     assert ws.faults < 0.5 * naive.faults
+
+
+def test_ws_guest_evicts_past_a_run_of_kernel_frames_longer_than_its_scan():
+    """The boot's kernel frames (1/64 of a 256 MiB guest: 1024 frames) sit where the hand
+    starts; WSClock must pass over them, not give up after WS_SCAN of them and OOM."""
+    from sim_core import build_config, run
+    from sim_core.policies import WS_SCAN
+
+    cfg = build_config({}, **{"ticks": 30, "vms.count": 1, "vms.mem_mib": 256,
+                              "vms.guest_policy": "ws", "vms.workload": "zipf",
+                              "vms.workload_params.footprint_mib": 300,
+                              "host.mem_mib": 512})  # fmt: skip
+    summary = run(cfg).summary
+    assert 256 * 256 // 64 > WS_SCAN  # the kernel's frames outnumber one scan
+    assert summary["outcome"] == "ok", summary["outcome"]
+    assert summary["guest_evictions"] > 0
