@@ -217,15 +217,19 @@ def estimated_references(config: Any) -> int:
     return int(sum(seconds * 1e6 / vm.ref_us for vm in config.vms))
 
 
-def estimate_line(config: Any) -> str:
-    """One line a user reads before a long run: memory and a compute-time range."""
+def time_phrase(config: Any) -> str:
+    """How long a run of ``config`` takes: its guest references and a compute-time range."""
     refs = estimated_references(config)
     fast, slow = refs / FAST_REFS_PER_S, refs / SLOW_REFS_PER_S
     return (
-        f"this run needs ~{human_bytes(estimate_run_bytes(config))} and, for up to "
-        f"{refs / 1e6:,.0f}M guest references, {_duration(fast)} to {_duration(slow)} "
-        f"of one core"
+        f"for up to {refs / 1e6:,.0f}M guest references, {_duration(fast)} to "
+        f"{_duration(slow)} of one core"
     )
+
+
+def estimate_line(config: Any) -> str:
+    """One line a user reads before a long run: memory and a compute-time range."""
+    return f"this run needs ~{human_bytes(estimate_run_bytes(config))} and, {time_phrase(config)}"
 
 
 def _duration(seconds: float) -> str:

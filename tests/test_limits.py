@@ -246,10 +246,14 @@ def test_the_time_estimate_counts_every_guest_busy_every_tick():
     assert "40M guest references" in line and "2 s to 10 s of one core" in line
 
 
-def test_sim_prints_the_estimate_before_a_long_run_it_then_refuses(balloonlab_cli):
-    code, _, err = balloonlab_cli("sim", "--set", "vms.count=32", "--set", "vms.mem_mib=16384",
-                                  "--set", "ticks=36000", "--memory-budget", "1GiB")  # fmt: skip
-    assert code == 2
-    estimate, refusal = " ".join(err.split()).split(" error: ")
-    assert "this run needs ~" in estimate and "h of one core" in estimate
+def test_sim_refuses_a_long_run_in_one_line_that_says_how_long_it_would_take(balloonlab_cli):
+    err = _refused(balloonlab_cli, "sim", "--set", "vms.count=32", "--set", "vms.mem_mib=16384",
+                   "--set", "ticks=36000", "--memory-budget", "1GiB")  # fmt: skip
+    refusal, duration = err.split("; and ")
     assert "budget 1.0 GiB" in refusal
+    assert "M guest references" in duration and "h of one core" in duration
+
+
+def test_a_short_run_prints_no_estimate(balloonlab_cli):
+    code, _, err = balloonlab_cli("sim", "--set", "ticks=5", "--set", "vms.mem_mib=64")
+    assert code == 0 and "this run needs" not in err, err

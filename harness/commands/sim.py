@@ -88,9 +88,15 @@ def sim(
     dotted = from_file | parse_overrides(overrides)
     limits.check_raw_vm_counts(raw, dotted)  # before building: 100,000 VM tables take seconds
     cfg = sim_core.build_config(raw, **dotted)
-    if limits.estimated_references(cfg) / limits.SLOW_REFS_PER_S > LONG_RUN_S:
+    long_run = limits.estimated_references(cfg) / limits.SLOW_REFS_PER_S > LONG_RUN_S
+    try:
+        limits.check_config(cfg, limits.budget_from(memory_budget))  # before anything allocates
+    except UserError as refusal:
+        if long_run:  # one line still: the refusal, then how long the run would have taken
+            raise UserError(f"{refusal}; and {limits.time_phrase(cfg)}") from None
+        raise
+    if long_run:  # what the user is about to wait for
         Console(stderr=True).print(f"balloonlab sim: {limits.estimate_line(cfg)}")
-    limits.check_config(cfg, limits.budget_from(memory_budget))  # before anything allocates
     result = sim_core.run(cfg)
     if ticks_out is not None and result.ticks:
         import pyarrow.parquet as pq
