@@ -257,3 +257,14 @@ def test_sim_refuses_a_long_run_in_one_line_that_says_how_long_it_would_take(bal
 def test_a_short_run_prints_no_estimate(balloonlab_cli):
     code, _, err = balloonlab_cli("sim", "--set", "ticks=5", "--set", "vms.mem_mib=64")
     assert code == 0 and "this run needs" not in err, err
+
+
+def test_a_run_that_goes_ahead_past_the_long_run_mark_prints_its_estimate(
+    balloonlab_cli, monkeypatch
+):
+    from harness.commands import sim as sim_command
+
+    monkeypatch.setattr(sim_command, "LONG_RUN_S", 0.0)  # every run counts as long
+    code, out, err = balloonlab_cli("sim", "--set", "ticks=5", "--set", "vms.mem_mib=64")
+    assert code == 0 and "balloonlab sim" in out, (out, err)
+    assert "this run needs ~" in err and "of one core" in err, err
