@@ -276,25 +276,47 @@ class HypervisorConfig:
 class EconomicsConfig:
     """Prices and SLA. ~$0.005 per GiB-hour is the memory share of a public-cloud
     general-purpose instance; the host's cost per GiB-hour covers hardware, power and
-    space. SLA credits follow public-cloud compute SLAs (e.g. EC2: 10% of the bill under
-    99.99% availability, 30% under 99%, 100% under 95%), with availability read as a VM's
-    throughput relative to its native throughput."""
+    space. The SLA is judged per window, as cloud SLAs count minutes of downtime: a window
+    in which a VM's throughput is under ``sla_threshold`` of its native throughput is a
+    violated window, and the violated share of a VM's windows sets its credit by the
+    uptime tiers of the EC2 instance-level SLA (10% of the bill under 99.5% uptime, 30%
+    under 99%, 100% under 95%)."""
 
     price_per_gib_hour: float = knob(
         0.005, "$ per guest GiB-hour", "revenue per configured guest GiB-hour",
         source="memory share of public-cloud general-purpose instance prices",
     )  # fmt: skip
     host_cost_per_gib_hour: float = knob(0.003, "$ per host GiB-hour", "cost of a host GiB-hour")
+    sla_window_s: float = knob(
+        60.0, "s", "length of an SLA window: a window is violated or not as a whole; a run "
+        "shorter than a window is one window",
+        source="uptime counted in minutes: Amazon Compute SLA ('percentage of minutes ... "
+        "Unavailable'), Azure VM SLA ('Maximum Available Minutes')",
+    )  # fmt: skip
     sla_threshold: float = knob(
-        0.9, "fraction of native throughput", "a VM under this violates the first SLA tier"
-    )
+        0.9, "fraction of native throughput", "a window in which a VM's throughput is under "
+        "this is a violated window (the VM counts as unavailable in it)",
+    )  # fmt: skip
+    sla_uptime_pct: float = knob(
+        99.5, "% of windows", "a VM with less uptime (windows not violated) earns the first "
+        "credit", source="Amazon Compute SLA, instance-level: 99.5% monthly uptime",
+    )  # fmt: skip
     sla_credit_fraction: float = knob(
-        0.10, "fraction of revenue", "credited back in the first tier", source="EC2 compute SLA"
+        0.10, "fraction of revenue", "credited back in the first tier",
+        source="Amazon Compute SLA, instance-level: 10% under 99.5%",
+    )  # fmt: skip
+    sla_uptime_pct_2: float = knob(
+        99.0, "% of windows", "second tier", source="Amazon Compute SLA: under 99.0%"
     )
-    sla_threshold_2: float = knob(0.75, "fraction of native throughput", "second tier")
-    sla_credit_fraction_2: float = knob(0.30, "fraction of revenue", "credited back in tier 2")
-    sla_threshold_3: float = knob(0.5, "fraction of native throughput", "third tier")
-    sla_credit_fraction_3: float = knob(1.0, "fraction of revenue", "credited back in tier 3")
+    sla_credit_fraction_2: float = knob(
+        0.30, "fraction of revenue", "credited back in tier 2", source="Amazon Compute SLA: 30%"
+    )
+    sla_uptime_pct_3: float = knob(
+        95.0, "% of windows", "third tier", source="Amazon Compute SLA: under 95.0%"
+    )
+    sla_credit_fraction_3: float = knob(
+        1.0, "fraction of revenue", "credited back in tier 3", source="Amazon Compute SLA: 100%"
+    )
 
 
 @dataclass(frozen=True)
@@ -637,11 +659,21 @@ def _validate(cfg: SimConfig) -> None:
     _require(
         0 <= e.sla_threshold <= 1, "economics.sla_threshold", "must be in [0, 1]", e.sla_threshold
     )
+    _require(e.sla_window_s > 0, "economics.sla_window_s", "must be > 0", e.sla_window_s)
+    for suffix in ("", "_2", "_3"):
+        credit = getattr(e, f"sla_credit_fraction{suffix}")
+        _require(
+            0 <= credit <= 1, f"economics.sla_credit_fraction{suffix}", "must be in [0, 1]", credit
+        )
+        uptime = getattr(e, f"sla_uptime_pct{suffix}")
+        _require(
+            0 <= uptime <= 100, f"economics.sla_uptime_pct{suffix}", "must be in [0, 100]", uptime
+        )
     _require(
-        0 <= e.sla_credit_fraction <= 1,
-        "economics.sla_credit_fraction",
-        "must be in [0, 1]",
-        e.sla_credit_fraction,
+        e.sla_uptime_pct >= e.sla_uptime_pct_2 >= e.sla_uptime_pct_3,
+        "economics.sla_uptime_pct",
+        "tiers must not rise: sla_uptime_pct >= sla_uptime_pct_2 >= sla_uptime_pct_3",
+        (e.sla_uptime_pct, e.sla_uptime_pct_2, e.sla_uptime_pct_3),
     )
 
 

@@ -604,7 +604,7 @@ class Simulation:
             wall_seconds=wall_seconds,
             refs_per_second=refs / wall_seconds if wall_seconds > 0 else 0.0,
         )
-        row.update(economics(cfg, thr, native))
+        row.update(economics(cfg, per_tick, native))
         return row
 
 

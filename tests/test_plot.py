@@ -195,15 +195,15 @@ def economics():
     con.execute(
         'CREATE TABLE completed_runs (sweep VARCHAR, "hypervisor.policy" VARCHAR, '
         '"host.overcommit" DOUBLE, "vms.count" BIGINT, profit_per_host_hour DOUBLE, '
-        "sla_violations BIGINT, sla_credits DOUBLE)"
+        "sla_violations BIGINT, sla_credits_per_host_hour DOUBLE, sla_violated_fraction DOUBLE)"
     )
     for policy, a in (("none", 3.0), ("mom", 3.5)):
         for x in (1.0, 1.25, 1.5, 1.75, 2.0):
             for noise in (-0.01, 0.01):
                 violations = 0 if x < 1.5 else 2
                 con.execute(
-                    "INSERT INTO completed_runs VALUES ('e', ?, ?, 8, ?, ?, ?)",
-                    [policy, x, a - 2 * x + noise, violations, 0.1 * x],
+                    "INSERT INTO completed_runs VALUES ('e', ?, ?, 8, ?, ?, ?, ?)",
+                    [policy, x, a - 2 * x + noise, violations, 0.1 * x, violations / 80],
                 )
     return con
 
@@ -237,3 +237,5 @@ def test_sla_violations_by_policy_and_ratio(economics):
     assert at[("mom", 2.0)]["violating_vm_share"] == 0.25
     assert at[("mom", 1.0)]["runs_with_violations"] == 0
     assert at[("none", 1.5)]["runs_with_violations"] == 2
+    assert at[("none", 2.0)]["violated_window_share"] == pytest.approx(2 / 80)
+    assert at[("none", 2.0)]["sla_credits_per_host_hour"] == pytest.approx(0.2)
