@@ -14,6 +14,7 @@ a quick sweep (``quick=True``) is stamped QUICK MODE.
 from __future__ import annotations
 
 import math
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -131,11 +132,37 @@ def _yerr(intervals: Iterable[stats.Interval], ys: Iterable[float], scale: float
     return [below, above]
 
 
+_DRAWN: weakref.WeakKeyDictionary[Any, list[tuple[str, list[float], list[float]]]] = (
+    weakref.WeakKeyDictionary()
+)  # per axes: the lines drawn on it so far
+
+
+def _identical(ax: Any, label: str | None, xs: list[float], ys: list[float]) -> str | None:
+    """The label, noting an earlier line of these axes it would hide (same points)."""
+    drawn = _DRAWN.setdefault(ax, [])
+    note = label
+    for other, xs0, ys0 in drawn:
+        if (
+            xs0 == xs
+            and len(ys0) == len(ys)
+            and all(
+                a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(ys0, ys, strict=True)
+            )
+        ):
+            note = f"{label} (identical to {other})"
+            break
+    drawn.append((str(label), xs, ys))
+    return note
+
+
 def _ci_plot(
     ax: Any, group: list[dict[str, Any]], x: str, y: str, scale: float = 1.0, **style: Any
 ) -> None:
-    """A line of the group's means with 95% bootstrap error bars over its replicates."""
+    """A line of the group's means with 95% bootstrap error bars over its replicates; a
+    line that exactly covers an earlier one says so in its label."""
     xs, ys = _xy(group, x, y, scale)
+    if "label" in style:
+        style["label"] = _identical(ax, style["label"], xs, ys)
     intervals = [stats.mean_ci(reps(r, y)) for r in group]
     if all(iv.too_few for iv in intervals):
         ax.plot(xs, ys, **style)
@@ -146,6 +173,8 @@ def _ci_plot(
 def _ci_band(ax: Any, group: list[dict[str, Any]], x: str, y: str, **style: Any) -> None:
     """A per-tick line of means with a 95% bootstrap band over the runs."""
     xs, ys = _xy(group, x, y)
+    if "label" in style:
+        style["label"] = _identical(ax, style["label"], xs, ys)
     line = ax.plot(xs, ys, **style)
     intervals = [stats.mean_ci(reps(r, y), resamples=BAND_RESAMPLES) for r in group]
     if not all(iv.too_few for iv in intervals):

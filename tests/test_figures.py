@@ -451,3 +451,42 @@ def test_the_worst_point_decides_che_validation():
     )
     assert claim.verdict == SUPPORTED and claim.numbers["max |simulated - Che|"] == 0.0099
     assert claim.numbers["points"] == 2  # the row without Che's value is not a point
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_quick_figures_are_stamped_and_replicates_drawn_as_intervals(name, tmp_path):
+    # The check's rows, with the columns only the drawing reads.
+    extra = {
+        "fig01_io_amplification": {"reads_per_page": 0.5},
+        "controllers": {m: 1.0 for m, _ in figures.SHOOT_OUT_PANELS},
+    }.get(name, {})
+    rows = [extra | r for r in CASES[name][0]]
+    plain = matplotlib.image.imread(figures.DRAW[name](rows, tmp_path / "plain.png"))
+    quick = matplotlib.image.imread(figures.DRAW[name](rows, tmp_path / "q.png", quick=True))
+    assert plain.shape == quick.shape and (plain != quick).any()  # the QUICK MODE stamp
+    # The stamp sits in the top-left corner, red on white.
+    corner = quick[: quick.shape[0] // 20, : quick.shape[1] // 6]
+    assert ((corner[..., 0] > 0.6) & (corner[..., 1] < 0.4)).any()
+    if name == "fig07_deadlock":  # intervals over trials, there with or without replicates
+        return
+    bars = matplotlib.image.imread(
+        figures.DRAW[name](
+            with_reps(
+                rows,
+                tuple({*REPLICATED[name]["columns"], *extra}),
+                scale=5.0,
+                runs=REPLICATED[name].get("runs", False),
+            ),
+            tmp_path / "ci.png",
+        )
+    )
+    assert (bars != plain).any(), "five replicates drew no interval"
+
+
+def test_a_line_hiding_another_says_so_in_its_label():
+    fig = figures.Figure()
+    ax = fig.subplots()
+    assert figures._identical(ax, "none", [1.0, 2.0], [3.0, 4.0]) == "none"
+    assert figures._identical(ax, "ws", [1.0, 2.0], [3.0, 4.0]) == "ws (identical to none)"
+    assert figures._identical(ax, "mom", [1.0, 2.0], [3.0, 4.5]) == "mom"
+    assert figures._identical(fig.subplots(), "ws", [1.0, 2.0], [3.0, 4.0]) == "ws"
