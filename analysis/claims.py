@@ -498,10 +498,15 @@ def per_run_series(rows: Rows, column: str) -> dict[Any, dict[Any, list[float]]]
     return out
 
 
+def _peak(values: Sequence[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return max(finite) if finite else math.nan
+
+
 def check_fig05_swap_storm(rows: Rows, quick: bool = False) -> Claim:
     """Peak host I/O buffers and host swap-outs: aggressive vs ws and mom."""
     c = _Check("fig05_swap_storm", quick)
-    peaks = {p: [max(v) for v in runs.values()]
+    peaks = {p: [_peak(v) for v in runs.values()]
              for p, runs in per_run_series(rows, "io_buffers_mib").items()}  # fmt: skip
     swaps = {p: [_mean(v) for v in runs.values()]
              for p, runs in per_run_series(rows, "host_swap_rate").items()}  # fmt: skip

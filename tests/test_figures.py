@@ -490,3 +490,19 @@ def test_a_line_hiding_another_says_so_in_its_label():
     assert figures._identical(ax, "ws", [1.0, 2.0], [3.0, 4.0]) == "ws (identical to none)"
     assert figures._identical(ax, "mom", [1.0, 2.0], [3.0, 4.5]) == "mom"
     assert figures._identical(fig.subplots(), "ws", [1.0, 2.0], [3.0, 4.0]) == "ws"
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "fig07_deadlock"])
+def test_figure_queries_carry_their_replicates(name, tiny_store):
+    """Each row's <column>_reps lists hold one value per run (tick rows: per run_ids)."""
+    con = db.connect(tiny_store)
+    rows = db.records(db.run_named(con, name, {"sweep": name + QUICK_SUFFIX}))
+    con.close()
+    lists = sorted(k for k in rows[0] if k.endswith(claims.REPS_SUFFIX))
+    assert lists, rows[0].keys()
+    for row in rows:
+        for key in lists:
+            assert len(row[key]) == row["runs"], (key, row)
+            assert all(v is None or isinstance(v, float | int) for v in row[key])
+        if "run_ids" in row:
+            assert len(set(row["run_ids"])) == row["runs"]
