@@ -1,26 +1,46 @@
 """The claim beside each figure, checked against the figure's data.
 
-Each ``check_<figure>(rows)`` takes the rows of the figure's named query (a list of dicts,
-as ``analysis.db.records`` returns them) and returns a :class:`Claim`: the claim in words,
-the numbers measured, and a verdict decided by explicit conditions on those numbers, never
-by hand. The checks are pure functions of the rows, so tests feed them constructed data.
-A condition that cannot be evaluated (a policy or a setting missing from the data) counts
-as failed and says so.
+Each ``check_<figure>(rows, quick=False)`` takes the rows of the figure's named query (a
+list of dicts, as ``analysis.db.records`` returns them) and returns a :class:`Claim`: the
+claim in words, the numbers measured (with their 95% intervals), and a verdict decided by
+explicit conditions on those numbers, never by hand. The checks are pure functions of the
+rows, so tests feed them constructed data. A condition that cannot be evaluated (a policy
+or a setting missing from the data) counts as failed and says so.
+
+Intervals. A row carries its replicates as lists (``<column>_reps``, one value per run,
+see the figure queries); a comparison ("A beats B", "x < threshold", "ratio >= 10") holds
+only when its whole 95% interval (``analysis.stats``) lies on the claim's side, i.e. the
+interval excludes the opposite result. Proportions over trials (fig. 7) use Wilson and
+Newcombe intervals. With fewer than ``stats.MIN_REPLICATES`` replicates no interval can be
+formed: the comparison is decided on the point estimate, and if it holds there it is
+recorded as *untested* (a failure on the point estimate is still a failure).
+
+Verdicts. A condition failed: NOT SUPPORTED. Otherwise, anything untested - a comparison
+without its interval, or (``quick=True``) a condition over a range the quick sweep does not
+cover ("at every overcommit ratio" with one ratio): NOT TESTED IN QUICK MODE. Otherwise
+SUPPORTED. NOT TESTED only ever replaces what would have been SUPPORTED.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from analysis import stats
+from analysis.stats import Interval
+
 SUPPORTED = "SUPPORTED"
 NOT_SUPPORTED = "NOT SUPPORTED"
+NOT_TESTED = "NOT TESTED IN QUICK MODE"
 NO_DATA = "NO DATA"
+VERDICTS = (SUPPORTED, NOT_SUPPORTED, NOT_TESTED, NO_DATA)
 
 Rows = list[dict[str, Any]]
+REPS_SUFFIX = "_reps"  # a query's per-replicate list of a column: <column>_reps
 
 
 @dataclass(frozen=True)
@@ -29,22 +49,30 @@ class Claim:
 
     figure: str
     text: str
-    verdict: str  # SUPPORTED | NOT SUPPORTED | NO DATA
+    verdict: str  # one of VERDICTS
     numbers: dict[str, Any] = field(default_factory=dict)
     conditions: list[tuple[str, bool]] = field(default_factory=list)  # (condition, held)
+    untested: list[str] = field(default_factory=list)  # what could not be tested, and why
 
     @property
     def supported(self) -> bool:
         return self.verdict == SUPPORTED
 
     @property
+    def holds(self) -> bool:
+        """Every condition that could be tested held (SUPPORTED or NOT TESTED)."""
+        return self.verdict in (SUPPORTED, NOT_TESTED)
+
+    @property
     def reason(self) -> str:
-        """The conditions that failed, or that all held."""
+        """The conditions that failed, or what could not be tested, or that all held."""
         failed = [c for c, ok in self.conditions if not ok]
         if self.verdict == NO_DATA:
             return "no stored runs for this figure"
         if failed:
             return "failed: " + "; ".join(failed)
+        if self.untested:
+            return "not tested: " + "; ".join(self.untested)
         return "all conditions held: " + "; ".join(c for c, _ in self.conditions)
 
 
@@ -112,14 +140,91 @@ CLAIMS: dict[str, str] = {
 }
 
 
-def _verdict(figure: str, numbers: dict[str, Any], conditions: list[tuple[str, bool]]) -> Claim:
+# ---- deciding a condition on an interval ---------------------------------------------------
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+def decide(iv: Interval, op: str, threshold: float) -> tuple[bool, bool]:
+    """(held, on the point estimate only) for ``iv op threshold``: with an interval, the
+    bound nearer the opposite result must be on the claim's side; without one (too few
+    replicates), the point estimate decides."""
+    compare = _OPS[op]
+    if iv.too_few:
+        return bool(compare(iv.estimate, threshold)), True
+    bound = iv.lo if op in (">", ">=") else iv.hi
+    return bool(compare(bound, threshold)), False
+
+
+def decide_within(iv: Interval, low: float, high: float) -> tuple[bool, bool]:
+    """(held, on the point estimate only) for ``low <= iv <= high``."""
+    if iv.too_few:
+        return bool(low <= iv.estimate <= high), True
+    return bool(iv.lo >= low and iv.hi <= high), False
+
+
+class _Check:
+    """What a check collects: numbers, conditions (text, held) and what went untested."""
+
+    def __init__(self, figure: str, quick: bool) -> None:
+        self.figure, self.quick = figure, quick
+        self.numbers: dict[str, Any] = {}
+        self.conditions: list[tuple[str, bool]] = []
+        self.untested: list[str] = []
+
+    def number(self, name: str, iv: Interval) -> None:
+        """A measured value and, when it has one, its 95% interval."""
+        self.numbers[name] = iv.estimate
+        if not iv.too_few:
+            self.numbers[f"{name} 95% CI"] = iv.bounds
+
+    def add(self, text: str, held: bool, point_only: bool = False, n: int = 0) -> bool:
+        self.conditions.append((text, bool(held)))
+        if held and point_only:
+            self.untested.append(
+                f"{text}: held on the point estimate, but {n} replicate(s) "
+                f"(< {stats.MIN_REPLICATES}) give no 95% interval"
+            )
+        return bool(held)
+
+    def compare(self, text: str, iv: Interval, op: str, threshold: float) -> bool:
+        """``iv op threshold``, its numbers shown in the condition."""
+        held, point_only = decide(iv, op, threshold)
+        return self.add(f"{text}: {iv.text()}", held, point_only, iv.n)
+
+    def within(self, text: str, iv: Interval, low: float, high: float) -> bool:
+        held, point_only = decide_within(iv, low, high)
+        return self.add(f"{text}: {iv.text()}", held, point_only, iv.n)
+
+    def coverage(self, text: str) -> None:
+        """A condition over a range the quick sweep does not cover: untested in quick mode."""
+        if self.quick:
+            self.untested.append(f"{text} (the quick sweep does not cover the range)")
+
+    def claim(self) -> Claim:
+        return _verdict(self.figure, self.numbers, self.conditions, self.untested)
+
+
+def _verdict(
+    figure: str,
+    numbers: dict[str, Any],
+    conditions: list[tuple[str, bool]],
+    untested: Sequence[str] = (),
+) -> Claim:
     ok = bool(conditions) and all(held for _, held in conditions)
+    verdict = NOT_SUPPORTED if not ok else NOT_TESTED if untested else SUPPORTED
     return Claim(
         figure=figure,
         text=CLAIMS[figure],
-        verdict=SUPPORTED if ok else NOT_SUPPORTED,
+        verdict=verdict,
         numbers={k: _round(v) for k, v in numbers.items()},
         conditions=conditions,
+        untested=list(untested) if ok else [],
     )
 
 
@@ -129,6 +234,8 @@ def no_data(figure: str) -> Claim:
 
 
 def _round(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_round(v) for v in value]
     if isinstance(value, float) and math.isfinite(value):
         return float(f"{value:.4g}")
     return value
@@ -137,6 +244,15 @@ def _round(value: Any) -> Any:
 def _num(value: Any) -> float:
     """A measured value as a float; None (a NaN in the store) as NaN."""
     return math.nan if value is None else float(value)
+
+
+def reps(row: dict[str, Any], column: str) -> list[float]:
+    """A row's per-replicate values of ``column`` (its ``<column>_reps`` list), or its one
+    value when the row carries no list (rows built without replicates)."""
+    values = row.get(column + REPS_SUFFIX)
+    if values is None:
+        return [_num(row.get(column))]
+    return [_num(v) for v in values]
 
 
 def _by(rows: Iterable[dict[str, Any]], *keys: str) -> dict[Any, dict[str, Any]]:
@@ -151,14 +267,21 @@ def _fmt(x: Any) -> str:
     return f"{x:g}" if isinstance(x, int | float) else str(x)
 
 
+def _values(xs: Iterable[Any], unit: str = "") -> str:
+    return ", ".join(f"{_fmt(x)}{unit}" for x in sorted(xs, key=_num))
+
+
+def _mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
 # ---- figure 1 ------------------------------------------------------------------------------
 
 
-def check_fig01_io_amplification(rows: Rows) -> Claim:
+def check_fig01_io_amplification(rows: Rows, quick: bool = False) -> Claim:
     """I/O per reclaimed page: host swapping vs balloon vs host discard, per overcommit."""
-    figure = "fig01_io_amplification"
-    numbers: dict[str, Any] = {}
-    conditions: list[tuple[str, bool]] = []
+    c = _Check("fig01_io_amplification", quick)
     by_oc: dict[Any, dict[str, dict[str, Any]]] = defaultdict(dict)
     for row in rows:
         by_oc[row["overcommit"]][row["mechanism"]] = row
@@ -167,42 +290,42 @@ def check_fig01_io_amplification(rows: Rows) -> Claim:
         tag = f"{_fmt(oc)}x"
         missing = [k for k in ("host swapping", "balloon", "host discard") if k not in m]
         if missing:
-            conditions.append((f"{tag}: runs of {', '.join(missing)}", False))
+            c.add(f"{tag}: runs of {', '.join(missing)}", False)
             continue
         host, balloon, discard = m["host swapping"], m["balloon"], m["host discard"]
-        host_io, balloon_io = _num(host["io_per_page"]), _num(balloon["io_per_page"])
-        host_w, discard_w = _num(host["writes_per_page"]), _num(discard["writes_per_page"])
-        numbers[f"I/O per page, host swapping ({tag})"] = host_io
-        numbers[f"I/O per page, balloon ({tag})"] = balloon_io
-        numbers[f"I/O per page, host discard ({tag})"] = _num(discard["io_per_page"])
-        numbers[f"writes per page, host swapping ({tag})"] = host_w
-        numbers[f"writes per page, host discard ({tag})"] = discard_w
-        conditions += [
-            (f"{tag}: host swapping writes >= 0.9 per page ({host_w:.3g})", host_w >= 0.9),
-            (
-                f"{tag}: balloon I/O per page < half of host swapping's "
-                f"({balloon_io:.3g} vs {host_io:.3g})",
-                balloon_io < 0.5 * host_io,
-            ),
-            (
-                f"{tag}: host discard writes <= 10% of host swapping's ({discard_w:.3g})",
-                discard_w <= 0.1 * host_w,
-            ),
-        ]
-    return _verdict(figure, numbers, conditions)
+        for name, row in (("host swapping", host), ("balloon", balloon), ("host discard", discard)):
+            c.number(f"I/O per page, {name} ({tag})", stats.mean_ci(reps(row, "io_per_page")))
+        host_w = reps(host, "writes_per_page")
+        c.number(f"writes per page, host swapping ({tag})", stats.mean_ci(host_w))
+        c.number(f"writes per page, host discard ({tag})",
+                 stats.mean_ci(reps(discard, "writes_per_page")))  # fmt: skip
+        c.compare(f"{tag}: host swapping writes per page >= 0.9", stats.mean_ci(host_w), ">=", 0.9)
+        c.compare(
+            f"{tag}: balloon / host swapping I/O per page < 0.5",
+            stats.ratio_ci(reps(balloon, "io_per_page"), reps(host, "io_per_page")),
+            "<",
+            0.5,
+        )
+        c.compare(
+            f"{tag}: host discard / host swapping writes per page <= 0.1",
+            stats.ratio_ci(reps(discard, "writes_per_page"), host_w),
+            "<=",
+            0.1,
+        )
+    c.coverage(f"at every overcommit ratio: runs at {_values(by_oc, 'x')} only")
+    return c.claim()
 
 
 # ---- figure 2 ------------------------------------------------------------------------------
 
 ONLINE_POLICIES = ("esc", "clock", "lru", "fifo", "random")
+_CLASSES = ("00", "01", "10", "11")
 
 
-def check_fig02_esc(rows: Rows) -> Claim:
+def check_fig02_esc(rows: Rows, quick: bool = False) -> Claim:
     """ESC's eviction classes, its write-backs vs CLOCK, and OPT's faults, per workload and
     cache size."""
-    figure = "fig02_esc"
-    numbers: dict[str, Any] = {}
-    conditions: list[tuple[str, bool]] = []
+    c = _Check("fig02_esc", quick)
     cells: dict[tuple[Any, Any], dict[str, dict[str, Any]]] = defaultdict(dict)
     for row in rows:
         cells[(row["workload"], row["cache_mib"])][row["policy"]] = row
@@ -213,197 +336,248 @@ def check_fig02_esc(rows: Rows) -> Claim:
         tag = f"{workload}, {_fmt(cache)} MiB"
         missing = [p for p in ("esc", "clock", "opt") if p not in by_policy]
         if missing:
-            conditions.append((f"{tag}: runs of {', '.join(missing)}", False))
+            c.add(f"{tag}: runs of {', '.join(missing)}", False)
             continue
         esc, clock, opt = by_policy["esc"], by_policy["clock"], by_policy["opt"]
-        evictions = sum(_num(esc[f"evict_{c}"]) for c in ("00", "01", "10", "11"))
-        share_00 = _num(esc["evict_00"]) / evictions if evictions > 0 else math.nan
-        online = [_num(by_policy[p]["faults"]) for p in ONLINE_POLICIES if p in by_policy]
-        conditions += [
-            (
-                f"{tag}: ESC write-backs < CLOCK's ({_num(esc['writebacks']):.0f} vs "
-                f"{_num(clock['writebacks']):.0f})",
-                _num(esc["writebacks"]) < _num(clock["writebacks"]),
-            ),
-            (f"{tag}: (0,0) is most of ESC's evictions ({share_00:.2f})", share_00 > 0.5),
-            (
-                f"{tag}: OPT faults <= every online policy's",
-                _num(opt["faults"]) <= min(online),
-            ),
+        c.compare(
+            f"{tag}: CLOCK - ESC write-backs > 0",
+            stats.diff_ci(reps(clock, "writebacks"), reps(esc, "writebacks")),
+            ">",
+            0,
+        )
+        # The (0,0) share per replicate: each run's own evictions.
+        by_class = [reps(esc, f"evict_{k}") for k in _CLASSES]
+        shares = [
+            e[0] / total if total > 0 else math.nan
+            for e in zip(*by_class, strict=False)
+            for total in [sum(e)]
         ]
+        share = stats.mean_ci(shares)
+        c.number(f"{tag}: ESC evictions from (0,0)", share)
+        c.compare(f"{tag}: share of ESC's evictions from (0,0) > 0.5", share, ">", 0.5)
+        # OPT against every online policy: the weakest comparison decides.
+        gaps = [
+            stats.diff_ci(reps(by_policy[p], "faults"), reps(opt, "faults"))
+            for p in ONLINE_POLICIES
+            if p in by_policy
+        ]
+        weakest = min(gaps, key=lambda iv: iv.estimate if iv.too_few else iv.lo)
+        c.compare(f"{tag}: (online policy - OPT) faults >= 0, closest policy", weakest, ">=", 0)
         t = totals[str(workload)]
         t["esc_wb"] += _num(esc["writebacks"])
         t["clock_wb"] += _num(clock["writebacks"])
         t["esc_faults"] += _num(esc["faults"])
         t["clock_faults"] += _num(clock["faults"])
         t["evict_00"] += _num(esc["evict_00"])
-        t["evictions"] += evictions
+        t["evictions"] += sum(_num(esc[f"evict_{k}"]) for k in _CLASSES)
     for workload, t in totals.items():
-        numbers[f"{workload}: ESC/CLOCK write-backs"] = t["esc_wb"] / t["clock_wb"]
-        numbers[f"{workload}: ESC/CLOCK faults"] = t["esc_faults"] / t["clock_faults"]
-        numbers[f"{workload}: ESC evictions from (0,0)"] = t["evict_00"] / t["evictions"]
-    return _verdict(figure, numbers, conditions)
+        c.numbers[f"{workload}: ESC/CLOCK write-backs"] = _ratio(t["esc_wb"], t["clock_wb"])
+        c.numbers[f"{workload}: ESC/CLOCK faults"] = _ratio(t["esc_faults"], t["clock_faults"])
+        c.numbers[f"{workload}: ESC evictions from (0,0)"] = _ratio(t["evict_00"], t["evictions"])
+    workloads = {w for w, _ in cells}
+    c.coverage(
+        f"at every cache size (and workload): runs at {_values({k for _, k in cells}, ' MiB')} "
+        f"of {', '.join(sorted(map(str, workloads)))} only"
+    )
+    return c.claim()
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else math.nan
 
 
 # ---- figure 3 ------------------------------------------------------------------------------
 
 
-def check_fig03_ws_vs_file_first(rows: Rows) -> Claim:
+def check_fig03_ws_vs_file_first(rows: Rows, quick: bool = False) -> Claim:
     """ws vs file_first on `db` at each balloon size where file_first faults."""
-    figure = "fig03_ws_vs_file_first"
-    numbers: dict[str, Any] = {}
-    conditions: list[tuple[str, bool]] = []
+    c = _Check("fig03_ws_vs_file_first", quick)
     ws = _by((r for r in rows if r["guest_policy"] == "ws"), "balloon_mib")
     ff = _by((r for r in rows if r["guest_policy"] == "file_first"), "balloon_mib")
     pressured = [b for b in sorted(ff, key=_num) if _num(ff[b]["major_faults"]) > 0]
     if not pressured:
-        conditions.append(("file_first faults at some balloon size (balloon pressure)", False))
+        c.add("file_first faults at some balloon size (balloon pressure)", False)
     for b in pressured:
         tag = f"balloon {_fmt(b)} MiB"
         if b not in ws:
-            conditions.append((f"{tag}: runs of ws", False))
+            c.add(f"{tag}: runs of ws", False)
             continue
         w, f = ws[b], ff[b]
-        numbers[f"{tag}: major faults ws / file_first"] = (
+        c.numbers[f"{tag}: major faults ws / file_first"] = (
             f"{_num(w['major_faults']):.0f} / {_num(f['major_faults']):.0f}"
         )
-        numbers[f"{tag}: throughput ws / file_first"] = _num(w["throughput"]) / _num(
-            f["throughput"]
+        c.number(f"{tag}: throughput ws / file_first",
+                 stats.ratio_ci(reps(w, "throughput"), reps(f, "throughput")))  # fmt: skip
+        c.compare(
+            f"{tag}: file_first - ws major faults > 0",
+            stats.diff_ci(reps(f, "major_faults"), reps(w, "major_faults")),
+            ">",
+            0,
         )
-        conditions += [
-            (
-                f"{tag}: ws major faults < file_first's",
-                _num(w["major_faults"]) < _num(f["major_faults"]),
-            ),
-            (
-                f"{tag}: ws throughput > file_first's",
-                _num(w["throughput"]) > _num(f["throughput"]),
-            ),
-        ]
-    return _verdict(figure, numbers, conditions)
+        c.compare(
+            f"{tag}: ws - file_first throughput > 0",
+            stats.diff_ci(reps(w, "throughput"), reps(f, "throughput")),
+            ">",
+            0,
+        )
+    c.coverage(f"at every balloon size where file_first faults: runs at {_values(ff, ' MiB')} only")
+    return c.claim()
 
 
 # ---- figure 4 ------------------------------------------------------------------------------
 
 
-def check_fig04_push_pull(rows: Rows) -> Claim:
+def check_fig04_push_pull(rows: Rows, quick: bool = False) -> Claim:
     """Host swapping falls with the balloon; guest faults knee at the working set."""
-    figure = "fig04_push_pull"
-    numbers: dict[str, Any] = {}
-    conditions: list[tuple[str, bool]] = []
+    c = _Check("fig04_push_pull", quick)
     pts = sorted(rows, key=lambda r: _num(r["balloon_mib"]))
     if len(pts) < 2:
-        return _verdict(figure, numbers, [("at least two balloon sizes", False)])
+        c.add("at least two balloon sizes", False)
+        return c.claim()
     first, last = pts[0], pts[-1]
-    h0, h1 = _num(first["host_swap_rate"]), _num(last["host_swap_rate"])
-    numbers["host swap-outs/s, smallest balloon"] = h0
-    numbers["host swap-outs/s, largest balloon"] = h1
-    conditions.append(
-        (f"host swapping at the largest balloon < 10% of the smallest's ({h1:.3g} vs {h0:.3g})",
-         h0 > 0 and h1 < 0.1 * h0)
-    )  # fmt: skip
+    h0 = stats.mean_ci(reps(first, "host_swap_rate"))
+    c.number("host swap-outs/s, smallest balloon", h0)
+    c.number("host swap-outs/s, largest balloon", stats.mean_ci(reps(last, "host_swap_rate")))
+    c.add(f"host swaps at the smallest balloon ({h0.estimate:.3g}/s)", h0.estimate > 0)
+    c.compare(
+        "host swapping, largest / smallest balloon < 0.1",
+        stats.ratio_ci(reps(last, "host_swap_rate"), reps(first, "host_swap_rate")),
+        "<",
+        0.1,
+    )
     usable = [(_num(r["mem_mib"]) - _num(r["balloon_mib"]), r) for r in pts]
     ws = _num(pts[0]["ws_mib"])
-    numbers["working set (MiB)"] = ws
-    numbers["knee: balloon where usable memory = working set (MiB)"] = _num(pts[0]["mem_mib"]) - ws
-    roomy = [_num(r["guest_fault_rate"]) for u, r in usable if u >= 1.25 * ws]
-    squeezed = [_num(r["guest_fault_rate"]) for u, r in usable if u < ws]
-    if not roomy or not squeezed:
-        conditions.append(("balloon sizes on both sides of the working set", False))
-        return _verdict(figure, numbers, conditions)
-    numbers["max guest faults/s, usable >= 1.25 x working set"] = max(roomy)
-    numbers["min guest faults/s, usable < working set"] = min(squeezed)
-    conditions.append(
-        (
-            f"guest faults beyond the knee >= 10x those before it "
-            f"({min(squeezed):.3g} vs {max(roomy):.3g})",
-            min(squeezed) > 0 and min(squeezed) >= 10 * max(roomy),
-        )
+    c.numbers["working set (MiB)"] = ws
+    c.numbers["knee: balloon where usable memory = working set (MiB)"] = (
+        _num(pts[0]["mem_mib"]) - ws
     )
-    return _verdict(figure, numbers, conditions)
+    roomy = [r for u, r in usable if u >= 1.25 * ws]
+    squeezed = [r for u, r in usable if u < ws]
+    if not roomy or not squeezed:
+        c.add("balloon sizes on both sides of the working set", False)
+        return c.claim()
+    # The comparison that decides: the most faults with room against the fewest without.
+    worst_roomy = max(roomy, key=lambda r: _num(r["guest_fault_rate"]))
+    best_squeezed = min(squeezed, key=lambda r: _num(r["guest_fault_rate"]))
+    low = stats.mean_ci(reps(best_squeezed, "guest_fault_rate"))
+    c.number("max guest faults/s, usable >= 1.25 x working set",
+             stats.mean_ci(reps(worst_roomy, "guest_fault_rate")))  # fmt: skip
+    c.number("min guest faults/s, usable < working set", low)
+    c.add(f"guest faults beyond the knee ({low.estimate:.3g}/s)", low.estimate > 0)
+    c.compare(
+        f"guest faults at balloon {_fmt(best_squeezed['balloon_mib'])} / at "
+        f"{_fmt(worst_roomy['balloon_mib'])} MiB >= 10",
+        stats.ratio_ci(reps(best_squeezed, "guest_fault_rate"),
+                       reps(worst_roomy, "guest_fault_rate")),
+        ">=",
+        10,
+    )  # fmt: skip
+    c.coverage(
+        f"at every balloon size on each side of the knee: runs at "
+        f"{_values((r['balloon_mib'] for r in pts), ' MiB')} only"
+    )
+    return c.claim()
 
 
 # ---- figure 5 ------------------------------------------------------------------------------
 
 
-def check_fig05_swap_storm(rows: Rows) -> Claim:
-    """Peak host I/O buffers and host swap-outs: aggressive vs ws and mom."""
-    figure = "fig05_swap_storm"
-    numbers: dict[str, Any] = {}
-    conditions: list[tuple[str, bool]] = []
-    peak: dict[str, float] = defaultdict(float)
-    swaps: dict[str, float] = defaultdict(float)
+def per_run_series(rows: Rows, column: str) -> dict[Any, dict[Any, list[float]]]:
+    """group -> run -> the run's per-tick values of ``column``, from tick rows carrying
+    ``run_ids`` and ``<column>_reps`` lists; rows without them count as one run (their
+    means). The group is the row's ``policy`` or (fig. 10) its (tax rate, role)."""
+    out: dict[Any, dict[Any, list[float]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        p = row["policy"]
-        peak[p] = max(peak[p], _num(row["io_buffers_mib"]))
-        swaps[p] += _num(row["host_swap_rate"])
-    for p in sorted(peak):
-        numbers[f"{p}: peak host I/O buffers (MiB)"] = peak[p]
-        numbers[f"{p}: mean host swap-outs/s"] = swaps[p] / max(
-            1, sum(1 for r in rows if r["policy"] == p)
-        )
-    if "aggressive" not in peak:
-        return _verdict(figure, numbers, [("runs of aggressive", False)])
-    for calm in ("ws", "mom"):
-        if calm not in peak:
-            conditions.append((f"runs of {calm}", False))
+        group = row["policy"] if "policy" in row else (_num(row["tax_rate"]), row["role"])
+        ids = row.get("run_ids")
+        if ids is None:
+            out[group][None].append(_num(row[column]))
             continue
-        conditions += [
-            (
-                f"aggressive's peak I/O buffers > 2x {calm}'s "
-                f"({peak['aggressive']:.3g} vs {peak[calm]:.3g} MiB)",
-                peak["aggressive"] > 2 * peak[calm],
-            ),
-            (f"aggressive swaps out more than {calm}", swaps["aggressive"] > swaps[calm]),
-        ]
-    return _verdict(figure, numbers, conditions)
+        for run, value in zip(ids, reps(row, column), strict=False):
+            out[group][run].append(value)
+    return out
+
+
+def _peak(values: Sequence[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return max(finite) if finite else math.nan
+
+
+def check_fig05_swap_storm(rows: Rows, quick: bool = False) -> Claim:
+    """Peak host I/O buffers and host swap-outs: aggressive vs ws and mom."""
+    c = _Check("fig05_swap_storm", quick)
+    peaks = {p: [_peak(v) for v in runs.values()]
+             for p, runs in per_run_series(rows, "io_buffers_mib").items()}  # fmt: skip
+    swaps = {p: [_mean(v) for v in runs.values()]
+             for p, runs in per_run_series(rows, "host_swap_rate").items()}  # fmt: skip
+    for p in sorted(peaks):
+        c.number(f"{p}: peak host I/O buffers (MiB)", stats.mean_ci(peaks[p]))
+        c.number(f"{p}: mean host swap-outs/s", stats.mean_ci(swaps[p]))
+    if "aggressive" not in peaks:
+        c.add("runs of aggressive", False)
+        return c.claim()
+    for calm in ("ws", "mom"):
+        if calm not in peaks:
+            c.add(f"runs of {calm}", False)
+            continue
+        c.compare(f"aggressive / {calm} peak I/O buffers > 2",
+                  stats.ratio_ci(peaks["aggressive"], peaks[calm]), ">", 2)  # fmt: skip
+        c.compare(f"aggressive - {calm} host swap-outs/s > 0",
+                  stats.diff_ci(swaps["aggressive"], swaps[calm]), ">", 0)  # fmt: skip
+    return c.claim()
 
 
 # ---- figure 6 ------------------------------------------------------------------------------
 
 
-def check_fig06_nested_swapping(rows: Rows) -> Claim:
+def check_fig06_nested_swapping(rows: Rows, quick: bool = False) -> Claim:
     """Nested faults vs host pressure, pinned and not."""
-    figure = "fig06_nested_swapping"
-    numbers: dict[str, Any] = {}
+    c = _Check("fig06_nested_swapping", quick)
     plain = _by((r for r in rows if not r["pinned"]), "overcommit")
     pinned = _by((r for r in rows if r["pinned"]), "overcommit")
     if not plain or not pinned:
-        missing = "unpinned" if not plain else "pinned"
-        return _verdict(figure, numbers, [(f"runs {missing}", False)])
+        c.add(f"runs {'unpinned' if not plain else 'pinned'}", False)
+        return c.claim()
     ocs = sorted(plain, key=_num)
-    nested = [_num(plain[oc]["nested_faults"]) for oc in ocs]
-    worst = max(nested)
-    numbers[f"unpinned nested faults at {_fmt(ocs[0])}x"] = nested[0]
-    numbers["unpinned nested faults, most at any overcommit"] = worst
+    worst = max(ocs, key=lambda oc: _num(plain[oc]["nested_faults"]))
+    c.number(f"unpinned nested faults at {_fmt(ocs[0])}x",
+             stats.mean_ci(reps(plain[ocs[0]], "nested_faults")))  # fmt: skip
+    c.number(f"unpinned nested faults at the worst overcommit ({_fmt(worst)}x)",
+             stats.mean_ci(reps(plain[worst], "nested_faults")))  # fmt: skip
+    c.compare(
+        f"unpinned: nested faults at {_fmt(worst)}x (the worst) - at {_fmt(ocs[0])}x (the "
+        f"lowest) > 0",
+        stats.diff_ci(reps(plain[worst], "nested_faults"), reps(plain[ocs[0]], "nested_faults")),
+        ">",
+        0,
+    )
     common = [oc for oc in ocs if oc in pinned]
-    total_plain = sum(_num(plain[oc]["nested_faults"]) for oc in common)
-    total_pinned = sum(_num(pinned[oc]["nested_faults"]) for oc in common)
-    numbers["nested faults summed over overcommits, unpinned"] = total_plain
-    numbers["nested faults summed over overcommits, pinned"] = total_pinned
-    conditions = [
-        (
-            f"unpinned: fewer nested faults at the lowest overcommit than at the worst "
-            f"({nested[0]:.0f} vs {worst:.0f})",
-            worst > 0 and nested[0] < worst,
-        ),
-        (
-            f"pinning removes at least half ({total_pinned:.0f} vs {total_plain:.0f})",
-            bool(common) and total_plain > 0 and total_pinned <= 0.5 * total_plain,
-        ),
-    ]
-    return _verdict(figure, numbers, conditions)
+    if not common:
+        c.add("pinned and unpinned runs at a same overcommit", False)
+        return c.claim()
+
+    def totals(table: dict[Any, dict[str, Any]]) -> list[float]:
+        # Replicate i's total over the overcommits (independent runs: any pairing is fair).
+        columns = [reps(table[oc], "nested_faults") for oc in common]
+        return [sum(v) for v in zip(*columns, strict=False)]
+
+    plain_total, pinned_total = totals(plain), totals(pinned)
+    c.number("nested faults summed over overcommits, unpinned", stats.mean_ci(plain_total))
+    c.number("nested faults summed over overcommits, pinned", stats.mean_ci(pinned_total))
+    c.add(f"unpinned guests have nested faults ({_mean(plain_total):.0f})", _mean(plain_total) > 0)
+    c.compare("pinned / unpinned nested faults <= 0.5",
+              stats.ratio_ci(pinned_total, plain_total), "<=", 0.5)  # fmt: skip
+    return c.claim()
 
 
 # ---- figure 7 ------------------------------------------------------------------------------
 
 
-def check_fig07_deadlock(rows: Rows) -> Claim:
+def check_fig07_deadlock(rows: Rows, quick: bool = False) -> Claim:
     """Each cycle kind: > 0 at every concurrency without its fix, 0 with it; the
-    hypervisor cycle rises with concurrency; both fixes: no deadlock at all."""
-    figure = "fig07_deadlock"
-    numbers: dict[str, Any] = {}
-    conditions: list[tuple[str, bool]] = []
+    hypervisor cycle rises with concurrency; both fixes: no deadlock at all. Proportions of
+    random schedules: Wilson intervals, and Newcombe's for a difference."""
+    c = _Check("fig07_deadlock", quick)
 
     def pick(order: str | None = None, driver: str | None = None) -> Rows:
         return sorted(
@@ -412,44 +586,44 @@ def check_fig07_deadlock(rows: Rows) -> Claim:
             key=lambda r: _num(r["concurrent_ops"]),
         )  # fmt: skip
 
-    def p(r: dict[str, Any], column: str) -> float:
-        return _num(r[column]) / max(_num(r["trials"]), 1.0)
+    def count(r: dict[str, Any], column: str) -> tuple[int, int]:
+        return int(_num(r[column])), int(_num(r["trials"]))
+
+    def every(group: Rows, column: str, label: str) -> None:
+        # Wilson's lower bound is above 0 exactly when a deadlock was seen: the condition is
+        # the count, the interval shows how rare.
+        ivs = [stats.wilson_ci(*count(r, column)) for r in group]
+        weakest = min(ivs, key=lambda iv: iv.lo)
+        c.add(f"{label}: weakest P = {weakest.text()}", bool(group) and weakest.lo > 0)
 
     hv = pick("natural", "alloc_outside_lock")  # the hypervisor cycle alone
     if hv:
         lo, hi = hv[0], hv[-1]
         for r in (lo, hi):
-            numbers[f"natural, alloc_outside_lock: P(deadlock) at {r['concurrent_ops']} ops"] = p(
-                r, "deadlocked"
+            c.number(f"natural, alloc_outside_lock: P(deadlock) at {r['concurrent_ops']} ops",
+                     stats.wilson_ci(*count(r, "deadlocked")))  # fmt: skip
+        every(pick("natural"), "deadlocked_hostmem",
+              "natural: hostmem-cycle deadlocks at every concurrency")  # fmt: skip
+        c.add("natural, alloc_outside_lock: more than one concurrency", len(hv) > 1)
+        if len(hv) > 1:
+            c.compare(
+                f"natural, alloc_outside_lock: P(deadlock) at {hi['concurrent_ops']} - at "
+                f"{lo['concurrent_ops']} ops > 0",
+                stats.newcombe_diff_ci(*count(hi, "deadlocked"), *count(lo, "deadlocked")),
+                ">",
+                0,
             )
-        conditions.append(
-            (
-                "natural: hostmem-cycle deadlocks at every concurrency",
-                all(_num(r["deadlocked_hostmem"]) > 0 for r in pick("natural")),
-            )
-        )
-        conditions.append(
-            (
-                "natural, alloc_outside_lock: likelier at the most concurrent ops than the fewest",
-                len(hv) > 1 and p(hi, "deadlocked") > p(lo, "deadlocked"),
-            )
-        )
     else:
-        conditions.append(("runs of natural, alloc_outside_lock", False))
+        c.add("runs of natural, alloc_outside_lock", False)
     oom = pick("hostmem_first", "alloc_under_lock")  # the OOM-notifier cycle alone
     if oom:
         for r in (oom[0], oom[-1]):
-            numbers[
-                f"hostmem_first, alloc_under_lock: P(deadlock) at {r['concurrent_ops']} ops"
-            ] = p(r, "deadlocked")
-        conditions.append(
-            (
-                "alloc_under_lock: OOM-cycle deadlocks at every concurrency",
-                all(_num(r["deadlocked_oom"]) > 0 for r in pick(driver="alloc_under_lock")),
-            )
-        )
+            c.number(f"hostmem_first, alloc_under_lock: P(deadlock) at {r['concurrent_ops']} ops",
+                     stats.wilson_ci(*count(r, "deadlocked")))  # fmt: skip
+        every(pick(driver="alloc_under_lock"), "deadlocked_oom",
+              "alloc_under_lock: OOM-cycle deadlocks at every concurrency")  # fmt: skip
     else:
-        conditions.append(("runs of hostmem_first, alloc_under_lock", False))
+        c.add("runs of hostmem_first, alloc_under_lock", False)
     ordered, fixed, both = (
         pick("hostmem_first"),
         pick(driver="alloc_outside_lock"),
@@ -460,55 +634,75 @@ def check_fig07_deadlock(rows: Rows) -> Claim:
         ("alloc_outside_lock: no OOM-cycle deadlock", fixed, "deadlocked_oom"),
         ("hostmem_first and alloc_outside_lock: no schedule deadlocks", both, "deadlocked"),
     ):
-        trials = sum(_num(r["trials"]) for r in group)
-        dead = sum(_num(r[column]) for r in group)
-        numbers[f"{label.split(':')[0]}: {column} / trials"] = f"{dead:.0f} / {trials:.0f}"
-        conditions.append((label, dead == 0 and trials > 0))
-    return _verdict(figure, numbers, conditions)
+        trials = sum(int(_num(r["trials"])) for r in group)
+        dead = sum(int(_num(r[column])) for r in group)
+        name = label.split(":")[0]
+        c.numbers[f"{name}: {column} / trials"] = f"{dead:.0f} / {trials:.0f}"
+        if trials:  # "never" cannot be shown by an interval: its upper bound says how rare
+            c.numbers[f"{name}: P({column}) 95% upper bound"] = stats.wilson_ci(dead, trials).hi
+        c.add(label, dead == 0 and trials > 0)
+    c.coverage(
+        "at every concurrency: runs at "
+        f"{_values({r['concurrent_ops'] for r in rows})} concurrent ops only"
+    )
+    return c.claim()
 
 
 # ---- figure 8 ------------------------------------------------------------------------------
 
 
-def check_fig08_economics(rows: Rows) -> Claim:
-    """Some policy's profit curve has an interior maximum."""
-    figure = "fig08_economics"
-    numbers: dict[str, Any] = {}
+def check_fig08_economics(rows: Rows, quick: bool = False) -> Claim:
+    """Some policy's profit curve has an interior maximum: its best point's profit beats
+    both ends of the overcommit range, on intervals."""
+    c = _Check("fig08_economics", quick)
     by_policy: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_policy[row["policy"]].append(row)
-    peaked = []
+    peaked, on_point, details = [], [], []
+    n_min = stats.MIN_REPLICATES
     for policy, pts in sorted(by_policy.items()):
         pts.sort(key=lambda r: _num(r["overcommit"]))
-        profits = [_num(r["profit_per_host_hour"]) for r in pts]
-        best = max(range(len(pts)), key=lambda i: profits[i])
-        numbers[f"{policy}: most profitable overcommit"] = _num(pts[best]["overcommit"])
-        numbers[f"{policy}: its profit per host-hour"] = profits[best]
-        if len(pts) >= 3 and profits[best] > profits[0] and profits[best] > profits[-1]:
-            peaked.append(policy)
-    numbers["policies whose profit rises then falls"] = ", ".join(peaked) or "none"
-    conditions = [("some policy's profit peaks inside the overcommit range", bool(peaked))]
-    return _verdict(figure, numbers, conditions)
+        profits = [reps(r, "profit_per_host_hour") for r in pts]
+        best = max(range(len(pts)), key=lambda i: _mean(profits[i]))
+        c.numbers[f"{policy}: most profitable overcommit"] = _num(pts[best]["overcommit"])
+        c.number(f"{policy}: its profit per host-hour", stats.mean_ci(profits[best]))
+        if len(pts) < 3 or best in (0, len(pts) - 1):
+            continue
+        gains = [stats.diff_ci(profits[best], profits[end]) for end in (0, -1)]
+        verdicts = [decide(iv, ">", 0) for iv in gains]
+        details.append(
+            f"{policy}: best - lowest {gains[0].text()}, best - highest {gains[1].text()}"
+        )
+        if all(held for held, _ in verdicts):
+            (on_point if any(p for _, p in verdicts) else peaked).append(policy)
+            n_min = min(n_min, *(iv.n for iv in gains))
+    c.numbers["policies whose profit rises then falls"] = ", ".join(peaked + on_point) or "none"
+    text = "some policy's profit peaks inside the overcommit range"
+    if details:
+        text += " (" + "; ".join(details) + ")"
+    c.add(text, bool(peaked or on_point), point_only=not peaked, n=n_min)
+    return c.claim()
 
 
 # ---- figure 9 ------------------------------------------------------------------------------
 
 
-def check_fig09_balloon_overhead(rows: Rows) -> Claim:
+def check_fig09_balloon_overhead(rows: Rows, quick: bool = False) -> Claim:
     """Ballooned vs configured throughput at each memory size, within 5%."""
-    figure = "fig09_balloon_overhead"
-    numbers: dict[str, Any] = {}
-    conditions: list[tuple[str, bool]] = []
+    c = _Check("fig09_balloon_overhead", quick)
     ballooned = _by((r for r in rows if r["kind"] == "ballooned"), "memory_mib")
     configured = _by((r for r in rows if r["kind"] == "configured"), "memory_mib")
     sizes = sorted(set(ballooned) & set(configured), key=_num)
     if not sizes:
-        return _verdict(figure, numbers, [("ballooned and configured runs of a same m", False)])
+        c.add("ballooned and configured runs of a same m", False)
+        return c.claim()
     for m in sizes:
-        gap = _num(ballooned[m]["throughput"]) / _num(configured[m]["throughput"]) - 1
-        numbers[f"m = {_fmt(m)} MiB: ballooned vs configured"] = f"{100 * gap:+.2f}%"
-        conditions.append((f"m = {_fmt(m)} MiB: |gap| <= 5% ({100 * gap:+.2f}%)", abs(gap) <= 0.05))
-    return _verdict(figure, numbers, conditions)
+        iv = stats.ratio_ci(reps(ballooned[m], "throughput"), reps(configured[m], "throughput"))
+        c.number(f"m = {_fmt(m)} MiB: ballooned / configured throughput", iv)
+        c.within(f"m = {_fmt(m)} MiB: ballooned / configured throughput in [0.95, 1.05]",
+                 iv, 0.95, 1.05)  # fmt: skip
+    c.coverage(f"at every m: runs at m = {_values(sizes, ' MiB')} only")
+    return c.claim()
 
 
 # ---- figure 10 -----------------------------------------------------------------------------
@@ -524,76 +718,98 @@ def steady_balloons(rows: Rows) -> dict[tuple[float, str], float]:
     return {k: sum(v) / len(v) for k, v in sums.items()}
 
 
-def check_fig10_idle_tax(rows: Rows) -> Claim:
+def steady_balloon_runs(rows: Rows) -> dict[tuple[float, str], list[float]]:
+    """(tax rate, role) -> each run's mean balloon (MiB) over the second half of the ticks."""
+    last = max((_num(r["tick"]) for r in rows), default=0.0)
+    second_half = [r for r in rows if _num(r["tick"]) >= last / 2]
+    return {
+        group: [_mean(v) for v in runs.values()]
+        for group, runs in per_run_series(second_half, "balloon_mib").items()
+    }
+
+
+def check_fig10_idle_tax(rows: Rows, quick: bool = False) -> Claim:
     """Idle vs active VM's balloon under no tax and the highest tax rate."""
-    figure = "fig10_idle_tax"
-    numbers: dict[str, Any] = {}
-    conditions: list[tuple[str, bool]] = []
-    steady = steady_balloons(rows)
+    c = _Check("fig10_idle_tax", quick)
+    steady = steady_balloon_runs(rows)
     rates = sorted({rate for rate, _ in steady})
     for rate in rates:
         for role in ("idle", "active"):
             if (rate, role) in steady:
-                numbers[f"tax {rate:g}: {role} VM's balloon (MiB, second half)"] = steady[
-                    (rate, role)
-                ]
-    if 0.0 not in rates or not rates or rates[-1] <= 0:
-        return _verdict(figure, numbers, [("runs with tax 0 and with a positive tax", False)])
+                c.number(f"tax {rate:g}: {role} VM's balloon (MiB, second half)",
+                         stats.mean_ci(steady[(rate, role)]))  # fmt: skip
+    if 0.0 not in rates or rates[-1] <= 0:
+        c.add("runs with tax 0 and with a positive tax", False)
+        return c.claim()
     untaxed, taxed = 0.0, rates[-1]
     for rate in (untaxed, taxed):
         if (rate, "idle") not in steady or (rate, "active") not in steady:
-            conditions.append((f"tax {rate:g}: both an idle and an active VM", False))
-    if conditions:
-        return _verdict(figure, numbers, conditions)
-    idle0, active0 = steady[(untaxed, "idle")], steady[(untaxed, "active")]
+            c.add(f"tax {rate:g}: both an idle and an active VM", False)
+    if c.conditions:
+        return c.claim()
     idle1, active1 = steady[(taxed, "idle")], steady[(taxed, "active")]
-    conditions += [
-        (
-            f"tax {taxed:g}: idle balloon >= 1.25x active's ({idle1:.1f} vs {active1:.1f} MiB)",
-            idle1 > 0 and idle1 >= 1.25 * active1,
-        ),
-        (
-            f"tax 0: balloons within 10% ({idle0:.1f} vs {active0:.1f} MiB)",
-            abs(idle0 - active0) <= 0.1 * max(idle0, active0),
-        ),
-    ]
-    return _verdict(figure, numbers, conditions)
+    idle0, active0 = steady[(untaxed, "idle")], steady[(untaxed, "active")]
+    c.add(f"tax {taxed:g}: the idle VM is ballooned ({_mean(idle1):.1f} MiB)", _mean(idle1) > 0)
+    c.compare(f"tax {taxed:g}: idle / active balloon >= 1.25",
+              stats.ratio_ci(idle1, active1), ">=", 1.25)  # fmt: skip
+    tolerance = 0.1 * max(_mean(idle0), _mean(active0))
+    c.within(f"tax 0: idle - active balloon within +-{tolerance:.3g} MiB (10%)",
+             stats.diff_ci(idle0, active0), -tolerance, tolerance)  # fmt: skip
+    return c.claim()
 
 
 # ---- figure 11 -----------------------------------------------------------------------------
 
 
-def check_fig11_che_validation(rows: Rows) -> Claim:
+def check_fig11_che_validation(rows: Rows, quick: bool = False) -> Claim:
     """Simulated LRU hit ratio vs Che's approximation, within 0.01 everywhere."""
-    figure = "fig11_che_validation"
-    errors = [
-        (r, _num(r["hit_ratio"]) - _num(r["che_hit_ratio"]))
-        for r in rows
-        if r.get("che_hit_ratio") is not None
-    ]
-    if not errors:
-        return _verdict(figure, {}, [("points where Che's approximation applies", False)])
-    worst_row, worst = max(errors, key=lambda e: abs(e[1]))
-    numbers = {
-        "points": len(errors),
-        "max |simulated - Che|": abs(worst),
-        "mean |simulated - Che|": sum(abs(e) for _, e in errors) / len(errors),
-        "worst at": f"alpha {_fmt(worst_row['alpha'])}, cache {_fmt(worst_row['cache_mib'])} MiB",
-    }
-    conditions = [(f"every |error| <= 0.01 (max {abs(worst):.4f})", abs(worst) <= 0.01)]
-    return _verdict(figure, numbers, conditions)
+    c = _Check("fig11_che_validation", quick)
+    points = [r for r in rows if r.get("che_hit_ratio") is not None]
+    if not points:
+        c.add("points where Che's approximation applies", False)
+        return c.claim()
+
+    def errors(r: dict[str, Any]) -> list[float]:
+        if r.get("error" + REPS_SUFFIX) is not None:
+            return reps(r, "error")
+        return [_num(r["hit_ratio"]) - _num(r["che_hit_ratio"])]
+
+    ivs = [(r, stats.mean_ci(errors(r))) for r in points]
+    # The worst point: the one whose interval reaches furthest from 0.
+    worst_row, worst = max(
+        ivs,
+        key=lambda e: abs(e[1].estimate) if e[1].too_few else max(abs(e[1].lo), abs(e[1].hi)),
+    )
+    c.numbers["points"] = len(points)
+    c.numbers["max |simulated - Che|"] = max(abs(iv.estimate) for _, iv in ivs)
+    c.numbers["mean |simulated - Che|"] = _mean([abs(iv.estimate) for _, iv in ivs])
+    c.numbers["worst at"] = (
+        f"alpha {_fmt(worst_row['alpha'])}, cache {_fmt(worst_row['cache_mib'])} MiB"
+    )
+    c.number("simulated - Che at the worst point", worst)
+    verdicts = [decide_within(iv, -0.01, 0.01) for _, iv in ivs]
+    c.add(
+        f"every simulated - Che within +-0.01 (worst: {worst.text('.4f')})",
+        all(held for held, _ in verdicts),
+        point_only=any(p for _, p in verdicts),
+        n=min(iv.n for _, iv in ivs),
+    )
+    c.coverage(
+        f"at every cache size and Zipf exponent: runs at alpha "
+        f"{_values({r['alpha'] for r in points})}, cache "
+        f"{_values({r['cache_mib'] for r in points}, ' MiB')} only"
+    )
+    return c.claim()
 
 
 # ---- the controller shoot-out --------------------------------------------------------------
 
 
-def check_controllers(rows: Rows) -> Claim:
+def check_controllers(rows: Rows, quick: bool = False) -> Claim:
     """Per (workload, overcommit) under memory pressure: the best balloon controller
     against ``none``. A scenario where ``none`` runs at native speed (within 1%) has no
     pressure to relieve: it is reported, not counted."""
-    figure = "controllers"
-    numbers: dict[str, Any] = {}
-    conditions: list[tuple[str, bool]] = []
+    c = _Check("controllers", quick)
     scenarios: dict[tuple[str, float], dict[str, dict[str, Any]]] = defaultdict(dict)
     for r in rows:
         scenarios[(str(r["workload"]), _num(r["overcommit"]))][str(r["policy"])] = r
@@ -602,24 +818,34 @@ def check_controllers(rows: Rows) -> Claim:
         steady = {p: _num(r["throughput_steady"]) for p, r in by_policy.items()}
         others = {p: v for p, v in steady.items() if p != "none" and not math.isnan(v)}
         if "none" not in steady or not others:
-            conditions.append((f"{where}: runs of none and of a balloon controller", False))
+            c.add(f"{where}: runs of none and of a balloon controller", False)
             continue
         native_share = _num(by_policy["none"].get("relative_steady"))
         if native_share >= 0.99:
-            numbers[f"{where}"] = (
+            c.numbers[f"{where}"] = (
                 f"no memory pressure (none at {100 * native_share:.0f}% of native)"
             )
             continue
+        # The best controller by its mean, then its interval against none's.
         best = max(others, key=lambda p: others[p])
         gain = others[best] / steady["none"] - 1 if steady["none"] > 0 else math.inf
-        numbers[f"{where}: best controller"] = f"{best} ({100 * gain:+.1f}% vs none)"
-        conditions.append((f"{where}: {best} beats none ({100 * gain:+.1f}%)", gain > 0))
-    if not conditions:
-        conditions.append(("a scenario under memory pressure", False))
-    return _verdict(figure, numbers, conditions)
+        c.numbers[f"{where}: best controller"] = f"{best} ({100 * gain:+.1f}% vs none)"
+        gap = stats.diff_ci(reps(by_policy[best], "throughput_steady"),
+                            reps(by_policy["none"], "throughput_steady"))  # fmt: skip
+        c.number(f"{where}: {best} - none steady throughput (references/s)", gap)
+        c.compare(f"{where}: {best} - none steady throughput > 0", gap, ">", 0)
+    if not c.conditions:
+        c.add("a scenario under memory pressure", False)
+    c.coverage(
+        f"on every workload and overcommit ratio: runs at {_values({r for _, r in scenarios}, 'x')}"
+        f" of {', '.join(sorted({w for w, _ in scenarios}))} only"
+    )
+    return c.claim()
 
 
-CHECKS: dict[str, Callable[[Rows], Claim]] = {
+Check = Callable[..., Claim]  # check(rows, quick=False) -> Claim
+
+CHECKS: dict[str, Check] = {
     "fig01_io_amplification": check_fig01_io_amplification,
     "fig02_esc": check_fig02_esc,
     "fig03_ws_vs_file_first": check_fig03_ws_vs_file_first,

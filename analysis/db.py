@@ -238,9 +238,12 @@ def check_read_only(sql: str) -> None:
 
 
 def _plain(value: Any) -> Any:
-    """NaN and infinities become None, so JSON and CSV output stay standard."""
+    """NaN and infinities become None, so JSON and CSV output stay standard (inside the
+    per-replicate lists of the figure queries too)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
     return value
 
 

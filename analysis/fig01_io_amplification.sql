@@ -1,4 +1,5 @@
 -- Figure 1: reclaim I/O per reclaimed page (writes + refault reads, every reclaimer counted alike) by mechanism and overcommit.
+-- Each averaged column X compared by the claim also comes per replicate, as the list X_reps.
 -- param: sweep = fig01_io_amplification
 SELECT
     CASE
@@ -14,6 +15,9 @@ SELECT
         / greatest(reclaimed_pages, 1)) AS writes_per_page,
     avg((guest_refault_reads + balloon_refault_reads + host_refault_reads)
         / greatest(reclaimed_pages, 1)) AS reads_per_page,
+    list(io_per_reclaimed_page ORDER BY replicate) AS io_per_page_reps,
+    list((guest_reclaim_writes + balloon_reclaim_writes + host_reclaim_writes)
+        / greatest(reclaimed_pages, 1) ORDER BY replicate) AS writes_per_page_reps,
     avg(reclaimed_pages) AS reclaimed_pages,
     avg(host_swap_outs) AS host_swap_outs,
     avg(host_discards) AS host_discards,

@@ -1,4 +1,5 @@
 -- Figure 2: replay faults, write-backs and ESC's evictions by (R, M) class, per workload, cache size and policy.
+-- Each averaged column X compared by the claim also comes per replicate, as the list X_reps.
 -- param: sweep = fig02_esc
 SELECT
     "vms.workload" AS workload,
@@ -11,7 +12,13 @@ SELECT
     avg(esc_evict_00) AS evict_00,
     avg(esc_evict_01) AS evict_01,
     avg(esc_evict_10) AS evict_10,
-    avg(esc_evict_11) AS evict_11
+    avg(esc_evict_11) AS evict_11,
+    list(replay_faults ORDER BY replicate) AS faults_reps,
+    list(replay_writebacks ORDER BY replicate) AS writebacks_reps,
+    list(esc_evict_00 ORDER BY replicate) AS evict_00_reps,
+    list(esc_evict_01 ORDER BY replicate) AS evict_01_reps,
+    list(esc_evict_10 ORDER BY replicate) AS evict_10_reps,
+    list(esc_evict_11 ORDER BY replicate) AS evict_11_reps
 FROM completed_runs
 WHERE sweep = $sweep AND mode = 'replay'
 GROUP BY ALL

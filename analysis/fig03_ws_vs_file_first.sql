@@ -1,4 +1,5 @@
 -- Figure 3: guest faults and throughput on `db` by guest replacement policy and balloon size.
+-- Each averaged column X compared by the claim also comes per replicate, as the list X_reps.
 -- param: sweep = fig03_ws_vs_file_first
 SELECT
     "vms.guest_policy" AS guest_policy,
@@ -10,7 +11,9 @@ SELECT
     avg(file_drops) AS file_drops,
     avg(guest_swap_outs) AS swap_outs,
     avg(throughput_mean) AS throughput,
-    avg(native_throughput) AS native_throughput
+    avg(native_throughput) AS native_throughput,
+    list(guest_major_faults ORDER BY replicate) AS major_faults_reps,
+    list(throughput_mean ORDER BY replicate) AS throughput_reps
 FROM completed_runs
 WHERE sweep = $sweep
 GROUP BY ALL

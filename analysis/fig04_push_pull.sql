@@ -1,4 +1,5 @@
 -- Figure 4: host swap-out rate and guest fault rate (per simulated second) against balloon size.
+-- Each averaged column X compared by the claim also comes per replicate, as the list X_reps.
 -- param: sweep = fig04_push_pull
 SELECT
     "vms.balloon_mib" AS balloon_mib,
@@ -7,7 +8,9 @@ SELECT
     count(*) AS runs,
     avg(host_swap_outs / (ticks * tick_ms / 1000.0)) AS host_swap_rate,
     avg(guest_faults / (ticks * tick_ms / 1000.0)) AS guest_fault_rate,
-    avg(throughput_mean) AS throughput
+    avg(throughput_mean) AS throughput,
+    list(host_swap_outs / (ticks * tick_ms / 1000.0) ORDER BY replicate) AS host_swap_rate_reps,
+    list(guest_faults / (ticks * tick_ms / 1000.0) ORDER BY replicate) AS guest_fault_rate_reps
 FROM completed_runs
 WHERE sweep = $sweep
 GROUP BY ALL

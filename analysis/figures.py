@@ -4,11 +4,17 @@ the figure's named query into a PNG (matplotlib, Agg backend, no pyplot state).
 Every axis says its unit; every figure has a title and a legend. A figure drawn from rows
 that lack a series draws what there is rather than failing: whether the data support the
 claim is for ``analysis.claims`` to say.
+
+Replicates are drawn as 95% percentile bootstrap intervals (``analysis.stats``, over the
+query's per-replicate ``<column>_reps`` lists): error bars on points, bands on per-tick
+series; a point of fewer than ``stats.MIN_REPLICATES`` runs has none. A figure drawn from
+a quick sweep (``quick=True``) is stamped QUICK MODE.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,7 +27,8 @@ matplotlib.use("Agg")  # files only: never a window, never a display server
 
 from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
 
-from analysis.claims import steady_balloons  # noqa: E402
+from analysis import stats  # noqa: E402
+from analysis.claims import reps, steady_balloons  # noqa: E402
 
 Rows = list[dict[str, Any]]
 
@@ -77,9 +84,16 @@ def _legend(ax: Any, **kwargs: Any) -> None:
         ax.legend(**kwargs)
 
 
-def _save(fig: Figure, path: Path | str, rows: Rows) -> Path:
+QUICK_STAMP = "QUICK MODE"  # shrunken sweep, too few replicates for intervals
+BAND_RESAMPLES = 2000  # per tick of a series: thousands of intervals per figure
+
+
+def _save(fig: Figure, path: Path | str, rows: Rows, quick: bool = False) -> Path:
     if not rows:  # say so rather than leave blank axes to be misread
         fig.text(0.5, 0.5, "no data", ha="center", va="center", fontsize=28, color="gray")
+    if quick:  # a quick figure must not pass for the full one
+        fig.text(0.005, 0.995, QUICK_STAMP, ha="left", va="top", fontsize=9,
+                 color="tab:red", weight="bold")  # fmt: skip
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, format="png")
@@ -109,13 +123,72 @@ def _xy(group: list[dict[str, Any]], x: str, y: str, scale: float = 1.0):
     return [_num(r[x]) for r in group], [_num(r[y]) * scale for r in group]
 
 
+def _yerr(intervals: Iterable[stats.Interval], ys: Iterable[float], scale: float = 1.0):
+    """Error bar lengths [below, above] of each y from its interval (NaN: no bar)."""
+    below, above = [], []
+    for iv, y in zip(intervals, ys, strict=True):
+        below.append(max(y - iv.lo * scale, 0.0) if not iv.too_few else math.nan)
+        above.append(max(iv.hi * scale - y, 0.0) if not iv.too_few else math.nan)
+    return [below, above]
+
+
+_DRAWN: weakref.WeakKeyDictionary[Any, list[tuple[str, list[float], list[float]]]] = (
+    weakref.WeakKeyDictionary()
+)  # per axes: the lines drawn on it so far
+
+
+def _identical(ax: Any, label: str | None, xs: list[float], ys: list[float]) -> str | None:
+    """The label, noting an earlier line of these axes it would hide (same points)."""
+    drawn = _DRAWN.setdefault(ax, [])
+    note = label
+    for other, xs0, ys0 in drawn:
+        if (
+            xs0 == xs
+            and len(ys0) == len(ys)
+            and all(
+                a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(ys0, ys, strict=True)
+            )
+        ):
+            note = f"{label} (identical to {other})"
+            break
+    drawn.append((str(label), xs, ys))
+    return note
+
+
+def _ci_plot(
+    ax: Any, group: list[dict[str, Any]], x: str, y: str, scale: float = 1.0, **style: Any
+) -> None:
+    """A line of the group's means with 95% bootstrap error bars over its replicates; a
+    line that exactly covers an earlier one says so in its label."""
+    xs, ys = _xy(group, x, y, scale)
+    if "label" in style:
+        style["label"] = _identical(ax, style["label"], xs, ys)
+    intervals = [stats.mean_ci(reps(r, y)) for r in group]
+    if all(iv.too_few for iv in intervals):
+        ax.plot(xs, ys, **style)
+        return
+    ax.errorbar(xs, ys, yerr=_yerr(intervals, ys, scale), capsize=3, **style)
+
+
+def _ci_band(ax: Any, group: list[dict[str, Any]], x: str, y: str, **style: Any) -> None:
+    """A per-tick line of means with a 95% bootstrap band over the runs."""
+    xs, ys = _xy(group, x, y)
+    if "label" in style:
+        style["label"] = _identical(ax, style["label"], xs, ys)
+    line = ax.plot(xs, ys, **style)
+    intervals = [stats.mean_ci(reps(r, y), resamples=BAND_RESAMPLES) for r in group]
+    if not all(iv.too_few for iv in intervals):
+        ax.fill_between(xs, [iv.lo for iv in intervals], [iv.hi for iv in intervals],
+                        color=line[0].get_color(), alpha=0.2, linewidth=0)  # fmt: skip
+
+
 # ---- figure 1 ------------------------------------------------------------------------------
 
 MECHANISMS = ("host swapping", "balloon", "host discard")
 MECHANISM_COLORS = {"host swapping": "tab:red", "balloon": "tab:blue", "host discard": "tab:green"}
 
 
-def draw_fig01_io_amplification(rows: Rows, path: Path | str) -> Path:
+def draw_fig01_io_amplification(rows: Rows, path: Path | str, *, quick: bool = False) -> Path:
     """Grouped bars per overcommit: writes (solid) and reads (hatched) per reclaimed page."""
     fig, axes = _new("fig01_io_amplification")
     ax = axes[0][0]
@@ -123,7 +196,7 @@ def draw_fig01_io_amplification(rows: Rows, path: Path | str) -> Path:
     cells = {(_num(r["overcommit"]), r["mechanism"]): r for r in rows}
     width = 0.8 / len(MECHANISMS)
     for j, mech in enumerate(MECHANISMS):
-        xs, writes, reads = [], [], []
+        xs, writes, reads, w_ci, io_ci = [], [], [], [], []
         for i, oc in enumerate(ocs):
             row = cells.get((oc, mech))
             if row is None:
@@ -131,22 +204,31 @@ def draw_fig01_io_amplification(rows: Rows, path: Path | str) -> Path:
             xs.append(i + (j - 1) * width)
             writes.append(_num(row["writes_per_page"]))
             reads.append(_num(row["reads_per_page"]))
+            w_ci.append(stats.mean_ci(reps(row, "writes_per_page")))
+            io_ci.append(stats.mean_ci(reps(row, "io_per_page")))
         color = MECHANISM_COLORS[mech]
         ax.bar(xs, writes, width, color=color, label=f"{mech}: writes")
         ax.bar(xs, reads, width, bottom=writes, color=color, alpha=0.45, hatch="//",
                label=f"{mech}: reads")  # fmt: skip
+        # 95% intervals: of the writes (inside the bar) and of all I/O (on top).
+        tops = [w + r for w, r in zip(writes, reads, strict=True)]
+        if not all(iv.too_few for iv in w_ci + io_ci):
+            ax.errorbar([x - width / 6 for x in xs], writes, yerr=_yerr(w_ci, writes),
+                        fmt="none", ecolor="black", capsize=2, linewidth=0.8)  # fmt: skip
+            ax.errorbar([x + width / 6 for x in xs], tops, yerr=_yerr(io_ci, tops),
+                        fmt="none", ecolor="black", capsize=2, linewidth=0.8)  # fmt: skip
     ax.set_xticks(range(len(ocs)), [f"{oc:g}x" for oc in ocs])
     ax.set_xlabel("host overcommit (guest memory / host memory)")
     ax.set_ylabel("disk I/O per reclaimed page (requests)")
     _legend(ax, fontsize="small", ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path, rows)
+    return _save(fig, path, rows, quick)
 
 
 # ---- figure 2 ------------------------------------------------------------------------------
 
 
-def draw_fig02_esc(rows: Rows, path: Path | str) -> Path:
+def draw_fig02_esc(rows: Rows, path: Path | str, *, quick: bool = False) -> Path:
     """Per workload: ESC's evictions by class; faults and write-backs per policy."""
     workloads = sorted({r["workload"] for r in rows}) or ["-"]
     fig, axes = _new("fig02_esc", ncols=3, nrows=len(workloads),
@@ -175,54 +257,53 @@ def draw_fig02_esc(rows: Rows, path: Path | str) -> Path:
         ):
             ax = axes[w][col]
             for policy, group in _series(mine, "policy", "cache_mib").items():
-                xs, ys = _xy(group, "cache_mib", metric)
-                ax.plot(xs, ys, marker="o", label=policy, color=POLICY_COLORS.get(policy),
-                        linestyle="--" if policy == "opt" else "-")  # fmt: skip
+                _ci_plot(ax, group, "cache_mib", metric, marker="o", label=policy,
+                         color=POLICY_COLORS.get(policy),
+                         linestyle="--" if policy == "opt" else "-")  # fmt: skip
             _log2_axis(ax, (_num(r["cache_mib"]) for r in mine))
             ax.set_title(f"{workload}: {metric}", fontsize="medium")
             ax.set_xlabel("cache size (MiB)")
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
             _legend(ax, fontsize="x-small")
-    return _save(fig, path, rows)
+    return _save(fig, path, rows, quick)
 
 
 # ---- figure 3 ------------------------------------------------------------------------------
 
 
-def draw_fig03_ws_vs_file_first(rows: Rows, path: Path | str) -> Path:
+def draw_fig03_ws_vs_file_first(rows: Rows, path: Path | str, *, quick: bool = False) -> Path:
     """Major faults and throughput against balloon size, per guest policy."""
     fig, axes = _new("fig03_ws_vs_file_first", ncols=2, size=(11.0, 4.5))
     for policy, group in _series(rows, "guest_policy", "balloon_mib").items():
         color = POLICY_COLORS.get(policy)
-        xs, ys = _xy(group, "balloon_mib", "major_faults")
-        axes[0][0].plot(xs, ys, marker="o", label=policy, color=color)
-        xs, ys = _xy(group, "balloon_mib", "throughput", 1e-3)
-        axes[0][1].plot(xs, ys, marker="o", label=policy, color=color)
+        _ci_plot(axes[0][0], group, "balloon_mib", "major_faults", marker="o", label=policy,
+                 color=color)  # fmt: skip
+        _ci_plot(axes[0][1], group, "balloon_mib", "throughput", 1e-3, marker="o",
+                 label=policy, color=color)  # fmt: skip
     axes[0][0].set_ylabel("guest major faults (count per run)")
     axes[0][1].set_ylabel("throughput (thousand references/s)")
     for ax in axes[0]:
         ax.set_xlabel("balloon size (MiB of a 256 MiB guest)")
         ax.grid(alpha=0.3)
         _legend(ax, title="guest policy", fontsize="small")
-    return _save(fig, path, rows)
+    return _save(fig, path, rows, quick)
 
 
 # ---- figure 4 ------------------------------------------------------------------------------
 
 
-def draw_fig04_push_pull(rows: Rows, path: Path | str) -> Path:
+def draw_fig04_push_pull(rows: Rows, path: Path | str, *, quick: bool = False) -> Path:
     """Host swap-out rate and guest fault rate against balloon size, knee marked."""
     fig, axes = _new("fig04_push_pull")
     ax = axes[0][0]
     pts = sorted(rows, key=lambda r: _num(r["balloon_mib"]))
-    xs = [_num(r["balloon_mib"]) for r in pts]
-    ax.plot(xs, [_num(r["host_swap_rate"]) for r in pts], marker="o", color="tab:red",
-            label="host swap-outs")  # fmt: skip
+    _ci_plot(ax, pts, "balloon_mib", "host_swap_rate", marker="o", color="tab:red",
+             label="host swap-outs")  # fmt: skip
     ax.set_xlabel("balloon size (MiB)")
     ax.set_ylabel("host swap-outs per second", color="tab:red")
     ax2 = ax.twinx()
-    ax2.plot(xs, [_num(r["guest_fault_rate"]) for r in pts], marker="s", color="tab:blue",
+    _ci_plot(ax2, pts, "balloon_mib", "guest_fault_rate", marker="s", color="tab:blue",
              label="guest page faults")  # fmt: skip
     ax2.set_ylabel("guest page faults per second", color="tab:blue")
     if pts:
@@ -234,13 +315,13 @@ def draw_fig04_push_pull(rows: Rows, path: Path | str) -> Path:
     if lines[0] or more[0]:
         ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize="small", loc="center left")
     ax.grid(alpha=0.3)
-    return _save(fig, path, rows)
+    return _save(fig, path, rows, quick)
 
 
 # ---- figure 5 ------------------------------------------------------------------------------
 
 
-def draw_fig05_swap_storm(rows: Rows, path: Path | str) -> Path:
+def draw_fig05_swap_storm(rows: Rows, path: Path | str, *, quick: bool = False) -> Path:
     """Per-tick host free memory, I/O buffers and swap-out rate, one line per policy."""
     fig, axes = _new("fig05_swap_storm", nrows=3, size=(8.0, 8.5))
     panels = (
@@ -251,41 +332,41 @@ def draw_fig05_swap_storm(rows: Rows, path: Path | str) -> Path:
     series = _series(rows, "policy", "tick")
     for (metric, label), ax in zip(panels, (a[0] for a in axes), strict=True):
         for policy, group in series.items():
-            xs, ys = _xy(group, "time_s", metric)
-            ax.plot(xs, ys, label=policy, color=POLICY_COLORS.get(policy), linewidth=1.2)
+            _ci_band(ax, group, "time_s", metric, label=policy, color=POLICY_COLORS.get(policy),
+                     linewidth=1.2)  # fmt: skip
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         _legend(ax, title="hypervisor policy", fontsize="small")
     axes[-1][0].set_xlabel("simulated time (s)")
-    return _save(fig, path, rows)
+    return _save(fig, path, rows, quick)
 
 
 # ---- figure 6 ------------------------------------------------------------------------------
 
 
-def draw_fig06_nested_swapping(rows: Rows, path: Path | str) -> Path:
+def draw_fig06_nested_swapping(rows: Rows, path: Path | str, *, quick: bool = False) -> Path:
     """Nested faults (count and per 1000 guest swap-outs) against overcommit."""
     fig, axes = _new("fig06_nested_swapping", ncols=2, size=(11.0, 4.5))
     for pinned, group in _series(rows, "pinned", "overcommit").items():
         label = "swap blocks pinned" if pinned else "not pinned"
         style = {"marker": "o", "color": "tab:green" if pinned else "tab:red", "label": label}
-        axes[0][0].plot(*_xy(group, "overcommit", "nested_faults"), **style)
-        axes[0][1].plot(*_xy(group, "overcommit", "nested_per_1000_swap_outs"), **style)
+        _ci_plot(axes[0][0], group, "overcommit", "nested_faults", **style)
+        _ci_plot(axes[0][1], group, "overcommit", "nested_per_1000_swap_outs", **style)
     axes[0][0].set_ylabel("nested faults (count per run)")
     axes[0][1].set_ylabel("nested faults per 1000 guest swap-outs")
     for ax in axes[0]:
         ax.set_xlabel("host overcommit (guest memory / host memory)")
         ax.grid(alpha=0.3)
         _legend(ax, fontsize="small")
-    return _save(fig, path, rows)
+    return _save(fig, path, rows, quick)
 
 
 # ---- figure 7 ------------------------------------------------------------------------------
 
 
-def draw_fig07_deadlock(rows: Rows, path: Path | str) -> Path:
+def draw_fig07_deadlock(rows: Rows, path: Path | str, *, quick: bool = False) -> Path:
     """Deadlock probability against concurrent operations, one curve per (lock order,
-    balloon driver), with binomial error bars."""
+    balloon driver), with 95% Wilson intervals over the schedules tried."""
     fig, axes = _new("fig07_deadlock")
     ax = axes[0][0]
     colors = {"natural": "tab:red", "hostmem_first": "tab:green"}
@@ -296,10 +377,10 @@ def draw_fig07_deadlock(rows: Rows, path: Path | str) -> Path:
     for (order, driver), group in sorted(series.items()):
         group.sort(key=lambda r: _num(r["concurrent_ops"]))
         xs, ps = _xy(group, "concurrent_ops", "probability")
-        errs = [
-            math.sqrt(max(p * (1 - p), 0.0) / max(_num(r["trials"]), 1.0))
-            for p, r in zip(ps, group, strict=True)
-        ]
+        errs = _yerr(
+            (stats.wilson_ci(int(_num(r["deadlocked"])), int(_num(r["trials"]))) for r in group),
+            ps,
+        )
         ax.errorbar(xs, ps, yerr=errs, marker="o", capsize=3, label=f"{order}, {driver}",
                     color=colors.get(order), linestyle=styles.get(driver))  # fmt: skip
     ax.set_xlabel("concurrent balloon operations (threads x operations each)")
@@ -307,13 +388,13 @@ def draw_fig07_deadlock(rows: Rows, path: Path | str) -> Path:
     ax.set_ylim(-0.03, 1.03)
     ax.grid(alpha=0.3)
     _legend(ax, title="lock order, balloon driver", fontsize="small")
-    return _save(fig, path, rows)
+    return _save(fig, path, rows, quick)
 
 
 # ---- figure 8 ------------------------------------------------------------------------------
 
 
-def draw_fig08_economics(rows: Rows, path: Path | str) -> Path:
+def draw_fig08_economics(rows: Rows, path: Path | str, *, quick: bool = False) -> Path:
     """Profit per host-hour against overcommit per policy; each curve's best point marked."""
     fig, axes = _new("fig08_economics")
     ax = axes[0][0]
@@ -322,8 +403,9 @@ def draw_fig08_economics(rows: Rows, path: Path | str) -> Path:
         xs, ys = _xy(group, "overcommit", "profit_per_host_hour")
         color = POLICY_COLORS.get(policy)
         # Policies often coincide (no pressure, no balloon): distinct markers keep each visible.
-        ax.plot(xs, ys, marker=markers[i % len(markers)], markersize=9 - 1.5 * (i % 3),
-                label=policy, color=color, alpha=0.85)  # fmt: skip
+        _ci_plot(ax, group, "overcommit", "profit_per_host_hour",
+                 marker=markers[i % len(markers)], markersize=9 - 1.5 * (i % 3),
+                 label=policy, color=color, alpha=0.85)  # fmt: skip
         if ys:
             best = max(range(len(ys)), key=lambda i: ys[i])
             ax.scatter([xs[best]], [ys[best]], s=150, facecolors="none", edgecolors=color)
@@ -332,44 +414,48 @@ def draw_fig08_economics(rows: Rows, path: Path | str) -> Path:
     ax.set_ylabel("profit per host-hour ($/h)")
     ax.grid(alpha=0.3)
     _legend(ax, title="hypervisor policy (circle: best)", fontsize="small")
-    return _save(fig, path, rows)
+    return _save(fig, path, rows, quick)
 
 
 # ---- figure 9 ------------------------------------------------------------------------------
 
 
-def draw_fig09_balloon_overhead(rows: Rows, path: Path | str) -> Path:
+def draw_fig09_balloon_overhead(rows: Rows, path: Path | str, *, quick: bool = False) -> Path:
     """Throughput of ballooned and configured VMs against m, and the gap with ESX's band."""
     fig, axes = _new("fig09_balloon_overhead", ncols=2, size=(11.0, 4.5))
     series = _series(rows, "kind", "memory_mib")
     styles = {"ballooned": ("tab:blue", "o"), "configured": ("tab:orange", "s")}
     for kind, group in series.items():
         color, marker = styles.get(kind, (None, "o"))
-        xs, ys = _xy(group, "memory_mib", "throughput", 1e-3)
         label = "ballooned from 256 MiB" if kind == "ballooned" else "configured with m MiB"
-        axes[0][0].plot(xs, ys, marker=marker, color=color, label=label)
+        _ci_plot(axes[0][0], group, "memory_mib", "throughput", 1e-3, marker=marker,
+                 color=color, label=label)  # fmt: skip
     axes[0][0].set_ylabel("steady throughput (thousand references/s)")
     _legend(axes[0][0], fontsize="small")
-    b = {_num(r["memory_mib"]): _num(r["throughput"]) for r in series.get("ballooned", [])}
-    c = {_num(r["memory_mib"]): _num(r["throughput"]) for r in series.get("configured", [])}
+    b = {_num(r["memory_mib"]): r for r in series.get("ballooned", [])}
+    c = {_num(r["memory_mib"]): r for r in series.get("configured", [])}
     ms = sorted(set(b) & set(c))
+    ratios = [stats.ratio_ci(reps(b[m], "throughput"), reps(c[m], "throughput")) for m in ms]
+    gaps = [100 * (iv.estimate - 1) for iv in ratios]
+    pct = [stats.Interval(100 * (iv.estimate - 1), 100 * (iv.lo - 1), 100 * (iv.hi - 1), iv.n,
+                          iv.too_few) for iv in ratios]  # fmt: skip
     ax = axes[0][1]
     ax.axhspan(-4.4, -1.4, color="tab:gray", alpha=0.25, label="ESX measured (-4.4% to -1.4%)")
     ax.axhline(0.0, color="black", linewidth=0.8)
-    ax.plot(ms, [100 * (b[m] / c[m] - 1) for m in ms], marker="o", color="tab:blue",
-            label="simulated")  # fmt: skip
+    ax.errorbar(ms, gaps, yerr=_yerr(pct, gaps), marker="o", color="tab:blue", capsize=3,
+                label="simulated (95% interval of the ratio)")  # fmt: skip
     ax.set_ylabel("ballooned vs configured throughput (%)")
     _legend(ax, fontsize="small")
     for ax in axes[0]:
         ax.set_xlabel("guest memory m (MiB)")
         ax.grid(alpha=0.3)
-    return _save(fig, path, rows)
+    return _save(fig, path, rows, quick)
 
 
 # ---- figure 10 -----------------------------------------------------------------------------
 
 
-def draw_fig10_idle_tax(rows: Rows, path: Path | str) -> Path:
+def draw_fig10_idle_tax(rows: Rows, path: Path | str, *, quick: bool = False) -> Path:
     """Balloon size over time of the idle and the active VM, one panel per tax rate."""
     rates = sorted({_num(r["tax_rate"]) for r in rows}) or [math.nan]
     fig, axes = _new("fig10_idle_tax", ncols=len(rates), size=(5.5 * len(rates), 4.5))
@@ -378,22 +464,21 @@ def draw_fig10_idle_tax(rows: Rows, path: Path | str) -> Path:
     for ax, rate in zip(axes[0], rates, strict=True):
         mine = [r for r in rows if _num(r["tax_rate"]) == rate]
         for role, group in _series(mine, "role", "tick").items():
-            xs, ys = _xy(group, "time_s", "balloon_mib")
             mean = steady.get((rate, role), math.nan)
-            ax.plot(xs, ys, color=colors.get(role),
-                    label=f"{role} VM (mean {mean:.0f} MiB, second half)")  # fmt: skip
+            _ci_band(ax, group, "time_s", "balloon_mib", color=colors.get(role),
+                     label=f"{role} VM (mean {mean:.0f} MiB, second half)")  # fmt: skip
         ax.set_title(f"idle memory tax rate {rate:g}", fontsize="medium")
         ax.set_xlabel("simulated time (s)")
         ax.set_ylabel("balloon size (MiB)")
         ax.grid(alpha=0.3)
         _legend(ax, fontsize="small")
-    return _save(fig, path, rows)
+    return _save(fig, path, rows, quick)
 
 
 # ---- figure 11 -----------------------------------------------------------------------------
 
 
-def draw_fig11_che_validation(rows: Rows, path: Path | str) -> Path:
+def draw_fig11_che_validation(rows: Rows, path: Path | str, *, quick: bool = False) -> Path:
     """Simulated hit ratio (markers) and Che's approximation (lines); the error beneath."""
     fig, axes = _new("fig11_che_validation", nrows=2, size=(7.5, 7.5))
     top, bottom = axes[0][0], axes[1][0]
@@ -404,9 +489,10 @@ def draw_fig11_che_validation(rows: Rows, path: Path | str) -> Path:
         xs, che = _xy(group, "cache_mib", "che_hit_ratio")
         _, sim = _xy(group, "cache_mib", "hit_ratio")
         top.plot(xs, che, color=color, label=f"Che, alpha {_num(alpha):g}")
-        top.scatter(xs, sim, color=color, marker="o", label=f"simulated LRU, alpha {_num(alpha):g}")
-        bottom.plot(xs, [s - c for s, c in zip(sim, che, strict=True)], marker="o", color=color,
-                    label=f"alpha {_num(alpha):g}")  # fmt: skip
+        _ci_plot(top, group, "cache_mib", "hit_ratio", color=color, marker="o", linestyle="none",
+                 label=f"simulated LRU, alpha {_num(alpha):g}")  # fmt: skip
+        _ci_plot(bottom, group, "cache_mib", "error", color=color, marker="o",
+                 label=f"alpha {_num(alpha):g}")  # fmt: skip
     bottom.axhspan(-0.01, 0.01, color="tab:gray", alpha=0.2, label="+-0.01")
     top.set_ylabel("hit ratio")
     bottom.set_ylabel("simulated - Che (hit ratio)")
@@ -415,7 +501,7 @@ def draw_fig11_che_validation(rows: Rows, path: Path | str) -> Path:
         ax.set_xlabel("cache size (MiB)")
         ax.grid(alpha=0.3)
         _legend(ax, fontsize="x-small")
-    return _save(fig, path, rows)
+    return _save(fig, path, rows, quick)
 
 
 # ---- the controller shoot-out --------------------------------------------------------------
@@ -429,7 +515,7 @@ SHOOT_OUT_PANELS = (
 )
 
 
-def draw_controllers(rows: Rows, path: Path | str) -> Path:
+def draw_controllers(rows: Rows, path: Path | str, *, quick: bool = False) -> Path:
     """One column per workload, one row per metric; a line per controller over overcommit."""
     workloads = sorted({str(r["workload"]) for r in rows}) or ["-"]
     size = (max(7.0, 4.2 * len(workloads)), 2.6 * len(SHOOT_OUT_PANELS))
@@ -441,9 +527,9 @@ def draw_controllers(rows: Rows, path: Path | str) -> Path:
         for row, (metric, label) in enumerate(SHOOT_OUT_PANELS):
             ax = axes[row][col]
             for i, (policy, group) in enumerate(series.items()):
-                xs, ys = _xy(group, "overcommit", metric)
-                ax.plot(xs, ys, marker=markers[i % len(markers)], markersize=5, alpha=0.85,
-                        color=POLICY_COLORS.get(str(policy)), label=str(policy))  # fmt: skip
+                _ci_plot(ax, group, "overcommit", metric, marker=markers[i % len(markers)],
+                         markersize=5, alpha=0.85, color=POLICY_COLORS.get(str(policy)),
+                         label=str(policy))  # fmt: skip
             if row == 0:
                 ax.set_title(f"workload {workload}", fontsize="medium")
             if col == 0:
@@ -452,10 +538,10 @@ def draw_controllers(rows: Rows, path: Path | str) -> Path:
                 ax.set_xlabel("host overcommit")
             ax.grid(alpha=0.3)
     _legend(axes[0][-1], title="controller", fontsize="x-small")
-    return _save(fig, path, rows)
+    return _save(fig, path, rows, quick)
 
 
-DRAW: dict[str, Callable[[Rows, Path | str], Path]] = {
+DRAW: dict[str, Callable[..., Path]] = {  # draw(rows, path, quick=False)
     "fig01_io_amplification": draw_fig01_io_amplification,
     "fig02_esc": draw_fig02_esc,
     "fig03_ws_vs_file_first": draw_fig03_ws_vs_file_first,

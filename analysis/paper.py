@@ -36,11 +36,13 @@ class FigureDef:
         return figures.TITLES[self.name]
 
     @property
-    def draw(self) -> Callable[[list[dict[str, Any]], Path | str], Path]:
+    def draw(self) -> Callable[..., Path]:
+        """``draw(rows, path, quick=False) -> path``."""
         return figures.DRAW[self.name]
 
     @property
-    def check(self) -> Callable[[list[dict[str, Any]]], Claim]:
+    def check(self) -> Callable[..., Claim]:
+        """``check(rows, quick=False) -> Claim``."""
         return claims.CHECKS[self.name]
 
     def sweep(self, quick: bool) -> str:
@@ -84,6 +86,7 @@ FIGURES: tuple[FigureDef, ...] = (
     FigureDef(
         "fig07_deadlock",
         {
+            "replicates": 1,
             "base": {"locks.trials": 500},
             "grid": {"locks.guests": [1], "locks.host_threads": [1], "locks.ops": [1, 2, 4]},
         },
@@ -159,11 +162,17 @@ class FigureOutcome:
 
     @property
     def verdict(self) -> str:
-        """The claim's verdict; a supported claim checked for robustness also needs to
-        hold at ``robustness.ROBUST_SHARE`` of the neighbouring scenarios."""
-        if self.claim.supported and self.robustness is not None and not self.robustness.robust:
+        """The claim's verdict; a claim that holds (SUPPORTED, or NOT TESTED for want of an
+        interval) and was checked for robustness also needs to hold at
+        ``robustness.ROBUST_SHARE`` of the neighbouring scenarios."""
+        if self.claim.holds and self.robustness is not None and not self.robustness.robust:
             return claims.NOT_SUPPORTED
         return self.claim.verdict
+
+    @property
+    def quick(self) -> bool:
+        """Whether its data came from the quick sweep."""
+        return self.sweep.endswith(QUICK_SUFFIX)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,6 +183,7 @@ class FigureOutcome:
             "claim": self.claim.text,
             "numbers": self.claim.numbers,
             "conditions": [{"condition": c, "held": ok} for c, ok in self.claim.conditions],
+            "untested": list(self.claim.untested),
             "png": str(self.png) if self.png else None,
             "runs": self.runs,
             "failed": self.failed,
@@ -255,12 +265,15 @@ def _one_figure(
         outcome.error = f"sweep {sweep!r} has no completed runs"
         return outcome
     problems = []
+    # Quick-ness is the sweep's, known here: the check marks what a quick sweep cannot test,
+    # the drawing is stamped.
+    quick = sweep == figure.sweep(True)
     try:
-        outcome.png = figure.draw(rows, out / f"{figure.name}.png")
+        outcome.png = figure.draw(rows, out / f"{figure.name}.png", quick=quick)
     except Exception as exc:  # a broken figure must not take the report down
         problems.append(f"drawing failed: {type(exc).__name__}: {exc}")
     try:
-        outcome.claim = figure.check(rows)
+        outcome.claim = figure.check(rows, quick=quick)
     except Exception as exc:
         problems.append(f"check failed: {type(exc).__name__}: {exc}")
         outcome.claim = Claim(

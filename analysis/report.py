@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from analysis.claims import NO_DATA, SUPPORTED
+from analysis.claims import NO_DATA, NOT_TESTED, SUPPORTED, VERDICTS
 from analysis.paper import FigureOutcome, Reproduction
 from store.parquet import git_commit
 
-VERDICT_COLORS = {SUPPORTED: "#1a7f37", NO_DATA: "#6e7781"}  # anything else: red
+VERDICT_COLORS = {SUPPORTED: "#1a7f37", NOT_TESTED: "#9a6700", NO_DATA: "#6e7781"}  # else red
 NOT_SUPPORTED_COLOR = "#cf222e"
 
 
@@ -29,10 +29,8 @@ def _version() -> str:
 
 def _header(repro: Reproduction) -> list[tuple[str, str]]:
     commit = git_commit()
-    counts: dict[str, int] = {}
-    for f in repro.figures:
-        counts[f.verdict] = counts.get(f.verdict, 0) + 1
-    tally = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    counts = verdict_counts(repro)
+    tally = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     return [
         ("generated", time.strftime("%Y-%m-%d %H:%M:%S %z")),
         ("balloonlab", _version() + (f" (git {commit[:12]})" if commit else "")),
@@ -45,9 +43,19 @@ def _header(repro: Reproduction) -> list[tuple[str, str]]:
     ]
 
 
+def verdict_counts(repro: Reproduction) -> dict[str, int]:
+    """How many figures got each verdict, every verdict listed (NOT TESTED too)."""
+    counts = dict.fromkeys(VERDICTS, 0)
+    for f in repro.figures:
+        counts[f.verdict] = counts.get(f.verdict, 0) + 1
+    return counts
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, list):  # an interval
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
     return str(value)
 
 
@@ -80,8 +88,12 @@ def render_markdown(repro: Reproduction) -> str:
             lines += [f"| {_md_escape(k)} | {_fmt(v)} |" for k, v in f.claim.numbers.items()]
             lines.append("")
         if f.claim.conditions:
-            lines.append("Conditions checked:")
+            lines.append("Conditions checked (95% intervals in brackets):")
             lines += [f"- [{'x' if ok else ' '}] {c}" for c, ok in f.claim.conditions]
+            lines.append("")
+        if f.claim.untested:
+            lines.append(f"{NOT_TESTED}: what could not be tested:")
+            lines += [f"- {_md_escape(u)}" for u in f.claim.untested]
             lines.append("")
         if f.robustness is not None:
             lines += [f"**Robustness.** {_md_escape(f.robustness.summary())}", ""]
@@ -147,7 +159,13 @@ def _html_figure(f: FigureOutcome) -> str:
         items = "".join(
             f"<li>{'&#9745;' if ok else '&#9746;'} {e(c)}</li>" for c, ok in f.claim.conditions
         )
-        parts.append(f'<p>Conditions checked:</p><ul class="conditions">{items}</ul>')
+        parts.append(
+            "<p>Conditions checked (95% intervals in brackets):</p>"
+            f'<ul class="conditions">{items}</ul>'
+        )
+    if f.claim.untested:
+        items = "".join(f"<li>{e(u)}</li>" for u in f.claim.untested)
+        parts.append(f"<p>{e(NOT_TESTED)}: what could not be tested:</p><ul>{items}</ul>")
     if f.robustness is not None:
         parts.append(f"<p><b>Robustness.</b> {e(f.robustness.summary())}</p>")
     parts.append(

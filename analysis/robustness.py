@@ -7,7 +7,11 @@ query and claim check once per point, on that point's runs alone: the query read
 point, so the query text is the figure's, unchanged. The share of points where the claim
 holds is the robustness; a claim is robust at ``ROBUST_SHARE`` (80%) or more.
 
-A point holds when its check is SUPPORTED: every condition held on that point's data.
+A point is checked with quick-mode semantics (``check(rows, quick=True)``): neighbours run
+the figure's quick grid with few replicates, so their comparisons have no interval and
+their ranges are the quick ones. A point holds when every condition tested there held:
+its verdict is SUPPORTED or NOT TESTED IN QUICK MODE. The share comes with its Wilson
+interval (``analysis.stats.wilson_ci``); robustness is decided on the share itself.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from analysis import claims, db
+from analysis import claims, db, stats
 from analysis.claims import Claim
 from analysis.errors import AnalysisError
 from analysis.neighbourhoods import NEIGHBOURHOODS, neighbourhood_sweep
@@ -41,7 +45,8 @@ class Neighbour:
 
     @property
     def holds(self) -> bool:
-        return self.claim.supported
+        """Every condition tested at this point held (NOT TESTED counts as holding)."""
+        return self.claim.holds
 
 
 @dataclass
@@ -60,6 +65,11 @@ class Robustness:
         return sum(n.holds for n in self.neighbours) / len(self.neighbours)
 
     @property
+    def share_ci(self) -> stats.Interval:
+        """Wilson's 95% interval of the share."""
+        return stats.wilson_ci(sum(n.holds for n in self.neighbours), len(self.neighbours))
+
+    @property
     def robust(self) -> bool:
         return bool(self.neighbours) and self.share >= ROBUST_SHARE
 
@@ -70,7 +80,8 @@ class Robustness:
         held = sum(n.holds for n in self.neighbours)
         line = (
             f"holds at {held} of {len(self.neighbours)} neighbouring scenarios "
-            f"({100 * self.share:.0f}%; robust needs {100 * ROBUST_SHARE:.0f}%)"
+            f"({100 * self.share:.0f}%, 95% CI {100 * self.share_ci.lo:.0f}-"
+            f"{100 * self.share_ci.hi:.0f}%; robust needs {100 * ROBUST_SHARE:.0f}%)"
         )
         failing = [n for n in self.neighbours if not n.holds]
         if failing:
@@ -82,6 +93,7 @@ class Robustness:
             "figure": self.figure,
             "sweep": self.sweep,
             "share": None if math.isnan(self.share) else self.share,
+            "share_ci": None if self.share_ci.too_few else self.share_ci.bounds,
             "robust": self.robust,
             "neighbours": [
                 {
@@ -182,5 +194,5 @@ def evaluate(con: Any, figure: str, sweep: str | None = None) -> Robustness:
     for point, runs in points(con, sweep, keys):
         params = dict(values or {}) | {f"p{i}": point[k] for i, k in enumerate(keys)}
         rows = db.records(db.run_sql(con, sql, params))
-        result.neighbours.append(Neighbour(point, runs, check(rows)))
+        result.neighbours.append(Neighbour(point, runs, check(rows, quick=True)))
     return result

@@ -6,8 +6,11 @@ that shrinks its sweep: ``replicates``, and ``base`` / ``grid`` / ``zip`` entrie
 replace the spec's (fewer grid points, fewer ticks or references). The shrunken spec is the
 shipped TOML with those entries replaced, validated like any spec, under the sweep name
 ``<figure>-quick``, so quick runs never mix with full ones in the store and a later full
-reproduction starts from its own runs. ``balloonlab show`` does not know quick specs;
-``quick_spec(name)`` builds one.
+reproduction starts from its own runs. Quick mode keeps one replicate, too few for a 95%
+interval, and shrinks the ranges claims quantify over: its figures are stamped QUICK MODE
+and a claim whose tested conditions all held is NOT TESTED IN QUICK MODE, never SUPPORTED
+(``analysis.claims``; ``draw_figures`` tells each check and drawing its sweep is quick).
+``balloonlab show`` does not know quick specs; ``quick_spec(name)`` builds one.
 
 Robustness (full mode). Each figure's neighbourhood (``analysis.neighbourhoods``) is its
 quick spec with the neighbourhood's draws in ``[random]`` (a key it draws leaves the grid)

@@ -1,6 +1,8 @@
 """Each figure function draws from a small real store (every figure sweep, shrunk to a few
 tiny runs, run in-process) and writes a PNG; each claim check says SUPPORTED on
-constructed data that supports its claim and NOT SUPPORTED on data that does not."""
+constructed data that supports its claim (five replicates, the full range) and NOT
+SUPPORTED on data that does not; on quick-like data (one replicate, or the quick flag over
+a shrunken range) a check that would pass says NOT TESTED IN QUICK MODE instead."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import matplotlib.image
 import pytest
 
 from analysis import claims, db, figures
-from analysis.claims import NOT_SUPPORTED, SUPPORTED
+from analysis.claims import NOT_SUPPORTED, NOT_TESTED, SUPPORTED
 from analysis.paper import FIGURES, QUICK_SUFFIX, draw_figures
 from harness.driver import run_sweep
 from harness.executors import LocalExecutor
@@ -110,7 +112,7 @@ def test_draw_figures_draws_and_checks_every_figure(tiny_store, tmp_path):
         assert o.error is None, (o.name, o.error)
         assert o.sweep == o.name + QUICK_SUFFIX and o.runs > 0 and o.rows > 0
         assert_png(o.png)
-        assert o.verdict in (SUPPORTED, NOT_SUPPORTED)
+        assert o.verdict in (SUPPORTED, NOT_SUPPORTED, NOT_TESTED)
         assert o.claim.conditions  # decided by stated conditions, whichever way
 
 
@@ -120,6 +122,50 @@ def test_figure_functions_survive_no_rows(name, tmp_path):
 
 
 # ---- claim checks on constructed data ------------------------------------------------------
+
+REPLICATES = 5
+SPREAD = (-0.02, -0.01, 0.0, 0.01, 0.02)  # replicate i: value x (1 + SPREAD[i]); mean = value
+
+
+def with_reps(
+    rows: list[dict], columns: tuple[str, ...], scale: float = 1.0, runs: bool = False
+) -> list[dict]:
+    """Rows given ``<column>_reps`` lists of five replicates around each value (the mean
+    unchanged); ``runs``: per-tick rows, also given the run ids (figs. 5 and 10)."""
+    out = []
+    for row in rows:
+        row = dict(row)
+        for column in columns:
+            value = row[column]
+            row[column + "_reps"] = (
+                None if value is None else [value * (1 + scale * d) for d in SPREAD]
+            )
+        if runs:
+            row["run_ids"] = [f"run{i}" for i in range(REPLICATES)]
+        out.append(row)
+    return out
+
+
+# The columns each check compares, replicated by with_reps (fig. 7 counts trials instead).
+REPLICATED: dict[str, dict] = {
+    "fig01_io_amplification": {"columns": ("io_per_page", "writes_per_page")},
+    "fig02_esc": {"columns": ("faults", "writebacks", "evict_00", "evict_01", "evict_10",
+                              "evict_11")},
+    "fig03_ws_vs_file_first": {"columns": ("major_faults", "throughput")},
+    "fig04_push_pull": {"columns": ("host_swap_rate", "guest_fault_rate")},
+    "fig05_swap_storm": {"columns": ("io_buffers_mib", "host_swap_rate"), "runs": True},
+    "fig06_nested_swapping": {"columns": ("nested_faults",)},
+    "fig07_deadlock": {"columns": ()},
+    "fig08_economics": {"columns": ("profit_per_host_hour",)},
+    "fig09_balloon_overhead": {"columns": ("throughput",)},
+    "fig10_idle_tax": {"columns": ("balloon_mib",), "runs": True},
+    "fig11_che_validation": {"columns": ("error",)},
+    "controllers": {"columns": ("throughput_steady",)},
+}  # fmt: skip
+
+
+def replicated(name: str, rows: list[dict], scale: float = 1.0) -> list[dict]:
+    return with_reps(rows, scale=scale, **REPLICATED[name])
 
 
 def fig01(balloon_io: float = 0.5) -> list[dict]:
@@ -243,11 +289,14 @@ def fig10(taxed_idle_factor: float = 2.0) -> list[dict]:
 
 
 def fig11(che_at_16: float = 0.502) -> list[dict]:
-    return [
+    rows = [
         {"alpha": 0.8, "cache_mib": 4, "hit_ratio": 0.255, "che_hit_ratio": 0.2556},
         {"alpha": 0.8, "cache_mib": 16, "hit_ratio": 0.5, "che_hit_ratio": che_at_16},
         {"alpha": 1.0, "cache_mib": 8, "hit_ratio": 0.6, "che_hit_ratio": None},  # n/a: skipped
     ]
+    for r in rows:
+        r["error"] = None if r["che_hit_ratio"] is None else r["hit_ratio"] - r["che_hit_ratio"]
+    return rows
 
 
 def controllers(mom_at_zipf: float = 120.0, pressure: bool = True) -> list[dict]:
@@ -285,25 +334,98 @@ CASES = {
 }
 
 
+# Claims over a range that quick mode shrinks ("at every overcommit ratio", "every cache
+# size", ...): with the quick flag they cannot be SUPPORTED, however many replicates.
+RANGE_CLAIMS = {
+    "fig01_io_amplification", "fig02_esc", "fig03_ws_vs_file_first", "fig04_push_pull",
+    "fig07_deadlock", "fig09_balloon_overhead", "fig11_che_validation", "controllers",
+}  # fmt: skip
+# Claims decided on trials (Wilson intervals), not replicates: one run per cell suffices.
+TRIAL_CLAIMS = {"fig07_deadlock"}
+
+
 def test_every_figure_has_a_case_a_check_and_a_drawing():
     assert set(CASES) == set(claims.CHECKS) == set(figures.DRAW) == set(NAMES)
+    assert set(REPLICATED) == set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_check_supports_supporting_data(name):
-    claim = claims.CHECKS[name](CASES[name][0])
+    claim = claims.CHECKS[name](replicated(name, CASES[name][0]))
     assert claim.verdict == SUPPORTED, claim.reason
     assert claim.figure == name and claim.text == claims.CLAIMS[name]
     assert claim.numbers and all(held for _, held in claim.conditions)
-    assert claim.reason.startswith("all conditions held")
+    assert claim.reason.startswith("all conditions held") and not claim.untested
+    if name not in TRIAL_CLAIMS:  # the numbers carry their intervals
+        assert any(k.endswith("95% CI") for k in claim.numbers), claim.numbers
+        assert any("[" in c for c, _ in claim.conditions), claim.conditions
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_check_rejects_contrary_data(name):
-    claim = claims.CHECKS[name](CASES[name][1])
+    claim = claims.CHECKS[name](replicated(name, CASES[name][1]))
     assert claim.verdict == NOT_SUPPORTED
     assert any(not held for _, held in claim.conditions)
     assert claim.reason.startswith("failed:")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_contrary_data_fails_in_quick_mode_too(name):
+    """NOT TESTED only ever replaces SUPPORTED: a failure on the point estimate stays one."""
+    for rows in (CASES[name][1], replicated(name, CASES[name][1])):
+        claim = claims.CHECKS[name](rows, quick=True)
+        assert claim.verdict == NOT_SUPPORTED, claim.reason
+        assert not claim.untested
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_replicate_is_not_tested_rather_than_supported(name):
+    claim = claims.CHECKS[name](CASES[name][0])  # rows without replicates: no interval
+    if name in TRIAL_CLAIMS:
+        assert claim.verdict == SUPPORTED, claim.reason
+        return
+    assert claim.verdict == NOT_TESTED, claim.reason
+    assert all(held for _, held in claim.conditions)
+    assert claim.untested and all("replicate" in u for u in claim.untested)
+    assert claim.reason.startswith("not tested:")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_quick_mode_cannot_test_a_range_it_does_not_cover(name):
+    claim = claims.CHECKS[name](replicated(name, CASES[name][0]), quick=True)
+    if name in RANGE_CLAIMS:
+        assert claim.verdict == NOT_TESTED, claim.reason
+        assert any("quick sweep does not cover" in u for u in claim.untested), claim.untested
+    else:  # nothing quantified over a shrunken range: five replicates decide it
+        assert claim.verdict == SUPPORTED, claim.reason
+
+
+def test_a_comparison_whose_interval_reaches_the_other_side_is_not_supported():
+    """Balloon I/O at 0.45 of host swapping's passes `< 0.5` on the mean, but with replicates
+    spread +-40% its interval reaches past 0.5: not supported."""
+    rows = replicated("fig01_io_amplification", fig01(balloon_io=0.9))
+    assert claims.check_fig01_io_amplification(rows).verdict == SUPPORTED
+    wide = [dict(r) for r in rows]
+    for r in wide:
+        if r["mechanism"] == "balloon":
+            r["io_per_page_reps"] = [r["io_per_page"] * (1 + 20 * d) for d in SPREAD]
+    claim = claims.check_fig01_io_amplification(wide)
+    assert claim.verdict == NOT_SUPPORTED
+    [failed] = [c for c, held in claim.conditions if not held]
+    assert failed.startswith("1.5x: balloon / host swapping I/O per page < 0.5: 0.45 [")
+    assert claim.numbers["I/O per page, balloon (1.5x)"] == 0.9
+    lo, hi = claim.numbers["I/O per page, balloon (1.5x) 95% CI"]
+    assert lo < 0.9 < hi
+
+
+def test_a_verdict_from_too_few_replicates_says_how_many():
+    rows = with_reps(fig01(), ("io_per_page", "writes_per_page"))
+    for r in rows:
+        for k in ("io_per_page_reps", "writes_per_page_reps"):
+            r[k] = r[k][:4]  # four replicates: one short of an interval
+    claim = claims.check_fig01_io_amplification(rows)
+    assert claim.verdict == NOT_TESTED
+    assert all("4 replicate(s)" in u for u in claim.untested) and len(claim.untested) == 3
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -323,6 +445,64 @@ def test_a_missing_series_fails_its_condition_by_name():
 
 
 def test_the_worst_point_decides_che_validation():
-    claim = claims.check_fig11_che_validation(fig11(che_at_16=0.5099))
+    # Five identical replicates: a zero-width interval at the point estimate.
+    claim = claims.check_fig11_che_validation(
+        replicated("fig11_che_validation", fig11(che_at_16=0.5099), scale=0.0)
+    )
     assert claim.verdict == SUPPORTED and claim.numbers["max |simulated - Che|"] == 0.0099
     assert claim.numbers["points"] == 2  # the row without Che's value is not a point
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_quick_figures_are_stamped_and_replicates_drawn_as_intervals(name, tmp_path):
+    # The check's rows, with the columns only the drawing reads.
+    extra = {
+        "fig01_io_amplification": {"reads_per_page": 0.5},
+        "controllers": {m: 1.0 for m, _ in figures.SHOOT_OUT_PANELS},
+    }.get(name, {})
+    rows = [extra | r for r in CASES[name][0]]
+    plain = matplotlib.image.imread(figures.DRAW[name](rows, tmp_path / "plain.png"))
+    quick = matplotlib.image.imread(figures.DRAW[name](rows, tmp_path / "q.png", quick=True))
+    assert plain.shape == quick.shape and (plain != quick).any()  # the QUICK MODE stamp
+    # The stamp sits in the top-left corner, red on white.
+    corner = quick[: quick.shape[0] // 20, : quick.shape[1] // 6]
+    assert ((corner[..., 0] > 0.6) & (corner[..., 1] < 0.4)).any()
+    if name == "fig07_deadlock":  # intervals over trials, there with or without replicates
+        return
+    bars = matplotlib.image.imread(
+        figures.DRAW[name](
+            with_reps(
+                rows,
+                tuple({*REPLICATED[name]["columns"], *extra}),
+                scale=5.0,
+                runs=REPLICATED[name].get("runs", False),
+            ),
+            tmp_path / "ci.png",
+        )
+    )
+    assert (bars != plain).any(), "five replicates drew no interval"
+
+
+def test_a_line_hiding_another_says_so_in_its_label():
+    fig = figures.Figure()
+    ax = fig.subplots()
+    assert figures._identical(ax, "none", [1.0, 2.0], [3.0, 4.0]) == "none"
+    assert figures._identical(ax, "ws", [1.0, 2.0], [3.0, 4.0]) == "ws (identical to none)"
+    assert figures._identical(ax, "mom", [1.0, 2.0], [3.0, 4.5]) == "mom"
+    assert figures._identical(fig.subplots(), "ws", [1.0, 2.0], [3.0, 4.0]) == "ws"
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "fig07_deadlock"])
+def test_figure_queries_carry_their_replicates(name, tiny_store):
+    """Each row's <column>_reps lists hold one value per run (tick rows: per run_ids)."""
+    con = db.connect(tiny_store)
+    rows = db.records(db.run_named(con, name, {"sweep": name + QUICK_SUFFIX}))
+    con.close()
+    lists = sorted(k for k in rows[0] if k.endswith(claims.REPS_SUFFIX))
+    assert lists, rows[0].keys()
+    for row in rows:
+        for key in lists:
+            assert len(row[key]) == row["runs"], (key, row)
+            assert all(v is None or isinstance(v, float | int) for v in row[key])
+        if "run_ids" in row:
+            assert len(set(row["run_ids"])) == row["runs"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from analysis import claims, figures
-from analysis.claims import NO_DATA, NOT_SUPPORTED, SUPPORTED, Claim
+from analysis.claims import NO_DATA, NOT_SUPPORTED, NOT_TESTED, SUPPORTED, Claim
 from analysis.errors import AnalysisError
 from analysis.paper import (
     FIGURES,
@@ -131,10 +131,10 @@ def test_a_store_without_per_tick_rows_still_has_a_ticks_view(small_store):
 
 
 def test_a_broken_figure_or_check_is_reported_not_raised(small_store, tmp_path, monkeypatch):
-    def broken_draw(rows, path):
+    def broken_draw(rows, path, quick=False):
         raise RuntimeError("no ink")
 
-    def broken_check(rows):
+    def broken_check(rows, quick=False):
         raise KeyError("probability")
 
     monkeypatch.setitem(figures.DRAW, "fig07_deadlock", broken_draw)
@@ -142,7 +142,7 @@ def test_a_broken_figure_or_check_is_reported_not_raised(small_store, tmp_path, 
     outcomes = {o.name: o for o in draw_figures(small_store, tmp_path, quick=True)}
     locks, che = outcomes["fig07_deadlock"], outcomes["fig11_che_validation"]
     assert locks.png is None and "drawing failed: RuntimeError: no ink" in locks.error
-    assert locks.verdict == SUPPORTED  # the check still ran on the data
+    assert locks.verdict == NOT_TESTED  # the check still ran on the data (a quick sweep)
     assert che.png is not None and che.png.is_file()
     assert che.verdict == NOT_SUPPORTED and "check failed: KeyError" in che.error
     others = [o for o in outcomes.values() if o not in (locks, che)]
@@ -156,7 +156,8 @@ def test_reproduce_skips_stored_runs_and_writes_both_reports(small_store, tmp_pa
     [sweep] = repro.sweeps
     assert (sweep.runs, sweep.done, sweep.skipped, sweep.error) == (4, 0, 4, None)
     [fig] = repro.figures
-    assert fig.verdict == SUPPORTED and fig.png == tmp_path / "out" / "fig11_che_validation.png"
+    # One replicate of a quick sweep: every condition held, none on an interval.
+    assert fig.verdict == NOT_TESTED and fig.png == tmp_path / "out" / "fig11_che_validation.png"
     md, page = repro.report_md.read_text(), repro.report_html.read_text()
     assert "![Fig. 11" in md and "(fig11_che_validation.png)" in md
     assert "data:image/png;base64," in page and "max |simulated - Che|" in page
@@ -200,6 +201,28 @@ def test_reports_state_claim_numbers_conditions_and_verdict(tmp_path):
     assert page.count("data:image/png;base64,") == 1
 
 
+def test_reports_say_what_quick_mode_could_not_test(tmp_path):
+    claim = Claim(
+        figure="fig01_io_amplification",
+        text=claims.CLAIMS["fig01_io_amplification"],
+        verdict=NOT_TESTED,
+        numbers={"x": 1.25, "x 95% CI": [1.0, 1.5]},
+        conditions=[("1.5x: host swapping writes per page >= 0.9: 1.02 (n=1, no interval)", True)],
+        untested=["at every overcommit ratio: runs at 1.5x only (the quick sweep does not cover "
+                  "the range)"],
+    )  # fmt: skip
+    outcome = FigureOutcome("fig01_io_amplification", "t", "fig01_io_amplification-quick",
+                            claim, runs=3, rows=3)  # fmt: skip
+    repro = Reproduction(True, tmp_path / "r", tmp_path, "ray", [], [outcome], 1.0)
+    md, page = render_markdown(repro), render_html(repro)
+    for text in (md, page):
+        assert "NOT TESTED IN QUICK MODE" in text
+        assert "at every overcommit ratio: runs at 1.5x only" in text
+        assert "1 NOT TESTED IN QUICK MODE" in text  # the verdict count in the header
+        assert "[1, 1.5]" in text  # the interval among the numbers
+    assert outcome.to_dict()["untested"] == claim.untested
+
+
 # ---- end to end ----------------------------------------------------------------------------
 
 
@@ -228,7 +251,15 @@ def test_reproduce_quick_end_to_end(tmp_path):
     assert report["quick"] is True and report["executor"] == "ray"
     assert [f["figure"] for f in report["figures"]] == NAMES
     for fig in report["figures"]:
-        assert fig["verdict"] in (SUPPORTED, NOT_SUPPORTED), (fig["figure"], fig["error"])
+        assert fig["verdict"] in (SUPPORTED, NOT_SUPPORTED, NOT_TESTED), (
+            fig["figure"],
+            fig["error"],
+        )
+        # One replicate: nothing quick can be SUPPORTED (fig. 7's trials have intervals, but
+        # its concurrencies are the quick grid's).
+        assert fig["verdict"] != SUPPORTED, fig
+        if fig["verdict"] == NOT_TESTED:
+            assert fig["untested"], fig
         assert fig["error"] is None and fig["runs"] > 0 and fig["failed"] == 0
         png = out / f"{fig['figure']}.png"
         assert Path(fig["png"]) == png and png.read_bytes()[:4] == b"\x89PNG"
@@ -236,6 +267,8 @@ def test_reproduce_quick_end_to_end(tmp_path):
     md, page = (out / "report.md").read_text(), (out / "report.html").read_text()
     for fig in report["figures"]:
         assert f"**Verdict: {fig['verdict']}**" in md
+        for what in fig["untested"]:  # the report says which condition could not be tested
+            assert what in md
         assert claims.CLAIMS[fig["figure"]] in md
     assert page.count("data:image/png;base64,") == len(NAMES)
     assert {p.name for p in out.iterdir()} == {f"{n}.png" for n in NAMES} | {
@@ -278,7 +311,7 @@ def test_figures_command_draws_what_has_data(small_store, tmp_path, balloonlab):
     by_name = {f["figure"]: f for f in json.loads(stdout)}
     assert set(by_name) == set(NAMES)
     assert by_name["fig07_deadlock"]["sweep"] == "fig07_deadlock-quick"  # found on its own
-    assert by_name["fig07_deadlock"]["verdict"] == SUPPORTED
+    assert by_name["fig07_deadlock"]["verdict"] == NOT_TESTED  # quick: not every concurrency
     assert by_name["fig04_push_pull"]["verdict"] == NO_DATA
     assert sorted(p.name for p in out.iterdir()) == [
         "fig07_deadlock.png", "fig11_che_validation.png"

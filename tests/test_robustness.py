@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from analysis import db, paper, robustness
+from analysis import claims, db, paper, robustness
 from analysis.neighbourhoods import NEIGHBOURHOODS, Neighbourhood
 from analysis.paper import BY_NAME
 from harness.driver import run_sweep
@@ -82,6 +82,27 @@ def test_every_point_holding_is_robust(small_fig07, tmp_path):
     assert len(result.neighbours) == SMALL.samples
     assert result.share == 1.0 and result.robust
     assert all(n.runs == 12 for n in result.neighbours)
+    # Checked as quick (one replicate, the quick grid of concurrencies): NOT TESTED, held.
+    assert {n.claim.verdict for n in result.neighbours} == {claims.NOT_TESTED}
+    assert result.share_ci.lo == pytest.approx(0.5655, abs=1e-4)  # Wilson, 5 of 5
+    assert "95% CI 57-100%" in result.summary()
+
+
+def neighbour(verdict: str) -> robustness.Neighbour:
+    claim = claims.Claim("fig07_deadlock", claims.CLAIMS["fig07_deadlock"], verdict,
+                         conditions=[("c", verdict != claims.NOT_SUPPORTED)])  # fmt: skip
+    return robustness.Neighbour({"locks.trials": 1}, 1, claim)
+
+
+def test_not_tested_points_hold_and_failed_ones_do_not():
+    verdicts = [claims.SUPPORTED] * 3 + [claims.NOT_TESTED] * 5 + [claims.NOT_SUPPORTED] * 2
+    result = robustness.Robustness(FIG07, "s", [neighbour(v) for v in verdicts])
+    assert result.share == pytest.approx(0.8) and result.robust
+    assert [n.holds for n in result.neighbours] == [True] * 8 + [False] * 2
+    lo, hi = result.to_dict()["share_ci"]
+    assert (lo, hi) == pytest.approx((0.4902, 0.9433), abs=1e-4)  # Wilson 8/10
+    result.neighbours[0] = neighbour(claims.NOT_SUPPORTED)
+    assert result.share == pytest.approx(0.7) and not result.robust
 
 
 def test_the_share_counts_the_points_built_to_fail(small_fig07, tmp_path):
@@ -111,7 +132,7 @@ def test_a_supported_claim_that_is_not_robust_is_not_supported(small_fig07, tmp_
         run_sweep(figure_spec(quick, quick=True), ex, tmp_path / "results")
     [outcome] = paper.draw_figures(tmp_path / "results", tmp_path / "out", [quick], quick=True,
                                    check_robustness=True)  # fmt: skip
-    assert outcome.claim.supported
+    assert outcome.claim.holds  # NOT TESTED IN QUICK MODE: every tested condition held
     assert outcome.robustness is not None and not outcome.robustness.robust
     assert outcome.verdict == "NOT SUPPORTED"
     assert outcome.to_dict()["robustness"]["share"] == pytest.approx(3 / 5)
