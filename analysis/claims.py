@@ -78,10 +78,10 @@ class Claim:
 
 CLAIMS: dict[str, str] = {
     "fig01_io_amplification": (
-        "Blind host swapping of clean page cache costs about one disk write per reclaimed "
-        "page (>= 0.9) and a read when the page is touched again; the balloon reclaims with "
-        "less than half the I/O per page, and host discard removes the writes (<= 10% of "
-        "host swapping's) - at every overcommit ratio."
+        "Blind host swapping amplifies reclaim I/O: at every overcommit ratio, the balloon "
+        "and VSwapper's host discard each cause less total reclaim I/O (writes caused by "
+        "reclaim plus refault reads, every reclaimer counted alike) than host swapping, "
+        "and each runs the guests faster (VSwapper: up to an order of magnitude)."
     ),
     "fig02_esc": (
         "ESC takes most of its victims from class (R,M) = (0,0) - unreferenced and clean - "
@@ -120,7 +120,8 @@ CLAIMS: dict[str, str] = {
         "falls: its maximum lies strictly inside the overcommit range swept."
     ),
     "fig09_balloon_overhead": (
-        "A VM ballooned down to m MiB runs within 5% of a VM configured with m MiB at "
+        "A VM ballooned down to m MiB is slower than a VM configured with m MiB - its "
+        "kernel structures were sized at boot for its full memory - but by at most 5% at "
         "every m (Waldspurger measured ESX's ballooned VM 1.4-4.4% slower)."
     ),
     "fig10_idle_tax": (
@@ -280,11 +281,14 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def check_fig01_io_amplification(rows: Rows, quick: bool = False) -> Claim:
-    """I/O per reclaimed page: host swapping vs balloon vs host discard, per overcommit."""
+    """Total reclaim I/O and throughput: host swapping vs balloon vs host discard, per
+    overcommit. Both quantities mean the same on every side (the same workload for the
+    same time), unlike I/O per reclaimed page, whose denominator differs by reclaimer."""
     c = _Check("fig01_io_amplification", quick)
     by_oc: dict[Any, dict[str, dict[str, Any]]] = defaultdict(dict)
     for row in rows:
         by_oc[row["overcommit"]][row["mechanism"]] = row
+    speedups: list[float] = []
     for oc in sorted(by_oc, key=_num):
         m = by_oc[oc]
         tag = f"{_fmt(oc)}x"
@@ -292,26 +296,23 @@ def check_fig01_io_amplification(rows: Rows, quick: bool = False) -> Claim:
         if missing:
             c.add(f"{tag}: runs of {', '.join(missing)}", False)
             continue
-        host, balloon, discard = m["host swapping"], m["balloon"], m["host discard"]
-        for name, row in (("host swapping", host), ("balloon", balloon), ("host discard", discard)):
-            c.number(f"I/O per page, {name} ({tag})", stats.mean_ci(reps(row, "io_per_page")))
-        host_w = reps(host, "writes_per_page")
-        c.number(f"writes per page, host swapping ({tag})", stats.mean_ci(host_w))
-        c.number(f"writes per page, host discard ({tag})",
-                 stats.mean_ci(reps(discard, "writes_per_page")))  # fmt: skip
-        c.compare(f"{tag}: host swapping writes per page >= 0.9", stats.mean_ci(host_w), ">=", 0.9)
-        c.compare(
-            f"{tag}: balloon / host swapping I/O per page < 0.5",
-            stats.ratio_ci(reps(balloon, "io_per_page"), reps(host, "io_per_page")),
-            "<",
-            0.5,
-        )
-        c.compare(
-            f"{tag}: host discard / host swapping writes per page <= 0.1",
-            stats.ratio_ci(reps(discard, "writes_per_page"), host_w),
-            "<=",
-            0.1,
-        )
+        host = m["host swapping"]
+        for name in ("host swapping", "balloon", "host discard"):
+            c.number(f"reclaim I/O, {name} ({tag})", stats.mean_ci(reps(m[name], "reclaim_io")))
+            c.number(f"throughput, {name} ({tag})", stats.mean_ci(reps(m[name], "throughput")))
+        for name in ("balloon", "host discard"):
+            c.compare(
+                f"{tag}: {name} / host swapping total reclaim I/O < 1",
+                stats.ratio_ci(reps(m[name], "reclaim_io"), reps(host, "reclaim_io")),
+                "<",
+                1.0,
+            )
+            speed = stats.ratio_ci(reps(m[name], "throughput"), reps(host, "throughput"))
+            c.compare(f"{tag}: {name} / host swapping throughput > 1", speed, ">", 1.0)
+            if name == "host discard" and math.isfinite(speed.estimate):
+                speedups.append(speed.estimate)
+    if speedups:
+        c.numbers["best throughput ratio, host discard / host swapping"] = max(speedups)
     c.coverage(f"at every overcommit ratio: runs at {_values(by_oc, 'x')} only")
     return c.claim()
 
@@ -638,6 +639,8 @@ def check_fig07_deadlock(rows: Rows, quick: bool = False) -> Claim:
         dead = sum(int(_num(r[column])) for r in group)
         name = label.split(":")[0]
         c.numbers[f"{name}: {column} / trials"] = f"{dead:.0f} / {trials:.0f}"
+        if group is both:
+            c.numbers["deadlocking schedules with both fixes"] = dead
         if trials:  # "never" cannot be shown by an interval: its upper bound says how rare
             c.numbers[f"{name}: P({column}) 95% upper bound"] = stats.wilson_ci(dead, trials).hi
         c.add(label, dead == 0 and trials > 0)
@@ -688,7 +691,8 @@ def check_fig08_economics(rows: Rows, quick: bool = False) -> Claim:
 
 
 def check_fig09_balloon_overhead(rows: Rows, quick: bool = False) -> Claim:
-    """Ballooned vs configured throughput at each memory size, within 5%."""
+    """Ballooned vs configured throughput at each memory size: slower, by at most 5%. A
+    model without the boot-sized structures gives a ratio of 1 and fails the first part."""
     c = _Check("fig09_balloon_overhead", quick)
     ballooned = _by((r for r in rows if r["kind"] == "ballooned"), "memory_mib")
     configured = _by((r for r in rows if r["kind"] == "configured"), "memory_mib")
@@ -696,11 +700,16 @@ def check_fig09_balloon_overhead(rows: Rows, quick: bool = False) -> Claim:
     if not sizes:
         c.add("ballooned and configured runs of a same m", False)
         return c.claim()
+    slowdowns = []
     for m in sizes:
         iv = stats.ratio_ci(reps(ballooned[m], "throughput"), reps(configured[m], "throughput"))
         c.number(f"m = {_fmt(m)} MiB: ballooned / configured throughput", iv)
-        c.within(f"m = {_fmt(m)} MiB: ballooned / configured throughput in [0.95, 1.05]",
-                 iv, 0.95, 1.05)  # fmt: skip
+        c.compare(f"m = {_fmt(m)} MiB: ballooned / configured throughput < 1", iv, "<", 1.0)
+        c.compare(f"m = {_fmt(m)} MiB: ballooned / configured throughput >= 0.95", iv, ">=", 0.95)
+        if math.isfinite(iv.estimate):
+            slowdowns.append(100 * (1 - iv.estimate))
+    if slowdowns:
+        c.numbers["mean slowdown of the ballooned VM (%)"] = _mean(slowdowns)
     c.coverage(f"at every m: runs at m = {_values(sizes, ' MiB')} only")
     return c.claim()
 

@@ -1,4 +1,4 @@
--- Figure 1: reclaim I/O per reclaimed page (writes + refault reads, every reclaimer counted alike) by mechanism and overcommit.
+-- Figure 1: total reclaim I/O (writes caused by reclaim + refault reads, every reclaimer counted alike), throughput, and reclaim I/O per reclaimed page, by mechanism and overcommit.
 -- Each averaged column X compared by the claim also comes per replicate, as the list X_reps.
 -- param: sweep = fig01_io_amplification
 SELECT
@@ -10,6 +10,12 @@ SELECT
     "hypervisor.policy" AS policy,
     "host.overcommit" AS overcommit,
     count(*) AS runs,
+    avg(reclaim_io) AS reclaim_io,
+    list(reclaim_io ORDER BY replicate) AS reclaim_io_reps,
+    avg(reclaim_io / simulated_seconds) AS reclaim_io_per_s,
+    list(reclaim_io / simulated_seconds ORDER BY replicate) AS reclaim_io_per_s_reps,
+    avg(throughput_mean) AS throughput,
+    list(throughput_mean ORDER BY replicate) AS throughput_reps,
     avg(io_per_reclaimed_page) AS io_per_page,
     avg((guest_reclaim_writes + balloon_reclaim_writes + host_reclaim_writes)
         / greatest(reclaimed_pages, 1)) AS writes_per_page,

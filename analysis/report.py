@@ -14,6 +14,7 @@ from typing import Any
 
 from analysis.claims import NO_DATA, NOT_TESTED, SUPPORTED, VERDICTS
 from analysis.paper import FigureOutcome, Reproduction
+from analysis.published import comparison
 from store.parquet import git_commit
 
 VERDICT_COLORS = {SUPPORTED: "#1a7f37", NOT_TESTED: "#9a6700", NO_DATA: "#6e7781"}  # else red
@@ -79,6 +80,9 @@ def render_markdown(repro: Reproduction) -> str:
     for f in repro.figures:
         lines += ["", f'<a id="{f.name}"></a>', "", f"## {f.title}", ""]
         lines += [f"**Verdict: {f.verdict}**", "", f"**Claim.** {f.claim.text}", ""]
+        published = comparison(f.name, f.claim)
+        if published:
+            lines += [f"**Published.** {_md_escape(published)}", ""]
         if f.png is not None:
             lines += [f"![{f.title}]({f.png.name})", ""]
         if f.error:
@@ -146,6 +150,9 @@ def _html_figure(f: FigureOutcome) -> str:
     parts = [f'<div class="figure" id="{e(f.name)}">', f"<h2>{e(f.title)}</h2>"]
     parts.append(f"<p>{_badge(f.verdict)}</p>")
     parts.append(f"<p><b>Claim.</b> {e(f.claim.text)}</p>")
+    published = comparison(f.name, f.claim)
+    if published:
+        parts.append(f"<p><b>Published.</b> {e(published)}</p>")
     if f.png is not None and f.png.is_file():
         parts.append(f'<img alt="{e(f.title)}" src="{_inline_png(f.png)}">')
     if f.error:
