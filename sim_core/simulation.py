@@ -309,6 +309,9 @@ class Simulation:
         order: list[np.ndarray] = []
         found = 0
         left = count * WARM_REFS_PER_PAGE
+        if self.scale is not None:  # as many full references' worth as the full guest draws
+            share = sampling.reference_share(wl, self.scale)
+            left = int(round(left * share / self.scale.rate))
         while left > 0 and found < count:
             pages, _ = wl.generate(min(left, WARM_CHUNK))
             if len(pages) == 0:
