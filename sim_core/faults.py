@@ -82,7 +82,7 @@ from sim_core.state import (
     H_CACHE_ON,
     H_FREE,
     H_IOBUF,
-    H_IOBUF_PER_REQ_X1000,
+    H_IOBUF_PER_REQ_PPM,
     HC_DIRECT_WAITS,
     HC_READS,
     HC_SWAP_INS,
@@ -397,7 +397,7 @@ def update_io_buffers(w):
     """Host memory held for requests in flight follows the device queue; growing it may
     force the host to reclaim (the swap storm's feedback loop). Buffers the host cannot
     find a frame for come out of its reserves (mempools), so none is ever over-committed."""
-    need = int(dev_queue_length(w) * w.hi[H_IOBUF_PER_REQ_X1000] / 1000.0 + 0.999)
+    need = int(dev_queue_length(w) * w.hi[H_IOBUF_PER_REQ_PPM] / 1_000_000.0 + 0.999)
     cur = w.hi[H_IOBUF]
     while cur < need:
         if w.hi[H_FREE] <= 0 and host_reclaim_one(w, 0.0) != FREED:
@@ -426,8 +426,10 @@ def background(w, t):
 
 
 @njit(cache=True)
-def run_tick(w, t0, tick_ms, slices):
-    """One tick of references, in ``slices`` slices with background work between them."""
+def run_tick(w, t0, tick_ms, slices, quantum_ms=QUANTUM_MS):
+    """One tick of references, in ``slices`` slices with background work between them; a
+    guest runs at most ``quantum_ms`` past the next one (sampling dilates it with the
+    per-event costs, so the skew between guests' clocks stays the same in events)."""
     n = w.gi.shape[0]
     slice_ms = tick_ms / slices
     t_end_tick = t0 + tick_ms
@@ -453,7 +455,7 @@ def run_tick(w, t0, tick_ms, slices):
             if first < 0:
                 break
             reap(w, first_t)
-            run_guest(w, first, min(second_t + QUANTUM_MS, t_end))
+            run_guest(w, first, min(second_t + quantum_ms, t_end))
             if w.gi[first, REF_POS] >= w.gi[first, REF_LEN]:
                 w.gf[first, IDLE_FROM] = min(w.gf[first, IDLE_FROM], w.gf[first, CLOCK_MS])
         background(w, t_end)

@@ -151,11 +151,36 @@ def _frame_bytes(policies: set[str], scans: bool) -> int:
     return per + (BYTES["frame_scan"] if scans else 0)
 
 
+def _sampling_rate(config: Any) -> float:
+    return float(getattr(getattr(config, "sampling", None), "rate", 1.0))
+
+
+def _sampled(full: int, rate: float) -> int:
+    """Pages of ``full`` left by sampling at ``rate`` (sim_core.sampling): the size
+    scaled, or for a hashed sample its mean plus four binomial deviations (an upper bound)."""
+    if rate >= 1.0 or full <= 0:
+        return full
+    mean = full * rate
+    return min(full, int(math.ceil(mean + 4.0 * math.sqrt(mean))) + 1)
+
+
+# Workloads built over their sampled pages alone (sim_core.sampling); the others are
+# filtered and keep their full per-page tables.
+_SAMPLED_DIRECTLY = ("zipf", "hotcold", "db", "idle")
+
+
 def _world_bytes(config: Any, vms: Any, ticks: int, scans: bool = True) -> dict[str, int]:
-    frames = sum(_pages(config, v.mem_mib) for v in vms)
-    pages = sum(workload_pages(config, v) for v in vms)
-    slots = sum(_pages(config, v.swap_mib) for v in vms)
-    refs = max(refs_per_tick(config, v) for v in vms) + 2  # the buffer: a tick's worth + 2
+    rate = _sampling_rate(config)
+    frames = sum(_sampled(_pages(config, v.mem_mib), rate) for v in vms)
+    pages = sum(_sampled(workload_pages(config, v), rate) for v in vms)
+    slots = sum(_sampled(_pages(config, v.swap_mib), rate) for v in vms)
+    refs = max(_sampled(refs_per_tick(config, v), rate) for v in vms) + 2  # a tick's worth + 2
+    workload = sum(
+        _sampled(workload_pages(config, v), rate) * (BYTES["workload_page"] + 8)
+        if rate < 1.0 and v.workload in _SAMPLED_DIRECTLY
+        else workload_pages(config, v) * BYTES["workload_page"]
+        for v in vms
+    )  # a sampled one also keeps its probabilities (float64 a page)
     n = len(vms)
     per_frame = _frame_bytes({v.guest_policy for v in vms}, scans)
     return {
@@ -165,7 +190,7 @@ def _world_bytes(config: Any, vms: Any, ticks: int, scans: bool = True) -> dict[
         "units": frames * BYTES["unit"],
         "guests": n * BYTES["guest"] + BYTES["host"] + BYTES["io_ring"],
         "refs": n * refs * BYTES["ref"],
-        "workload": pages * BYTES["workload_page"],
+        "workload": workload,
         "ticks": ticks * (n + 1) * _recorder()[0] * BYTES["tick_cell"],
         "host_cache": (pages + slots) * BYTES["block"] + BYTES["copy_queue"]
         if getattr(getattr(config, "host", None), "cache", "none") == "writeback"

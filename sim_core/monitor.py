@@ -26,6 +26,7 @@ import numpy as np
 from sim_core import block_device
 from sim_core import state as C
 from sim_core.observation import AccessSample, ColdAges, GuestStats, HostStats, Observation
+from sim_core.sampling import Scale, scale_observation
 from sim_core.state import (
     BALLOONED,
     F_HI,
@@ -76,6 +77,7 @@ class Monitor:
         sample_pages: int,
         sample_period_s: float,
         scan_period_s: float | None,
+        scale: Scale | None = None,
     ) -> None:
         self.w, self.cfg, self.rng = world, cfg, rng
         self.page_kib = cfg.page_kib
@@ -85,6 +87,13 @@ class Monitor:
         self.maximum_kib = (
             np.array([cfg.pages(v.mem_mib) for v in cfg.vms], np.int64) * cfg.page_kib
         )
+        # Sampling: the monitor reads the sampled world in its own units (its frames are
+        # the guests' sizes), and observe() rescales the Observation (sim_core.sampling).
+        self.scale = scale
+        self.config_maximum_kib = self.maximum_kib
+        if scale is not None:
+            frames = (world.gi[:, F_HI] - world.gi[:, F_LO]).astype(np.int64)
+            self.maximum_kib = frames * cfg.page_kib
         self.min_guarantee_kib = np.array(
             [cfg.pages(v.min_guarantee_mib) * cfg.page_kib for v in cfg.vms], np.int64
         )
@@ -258,7 +267,7 @@ class Monitor:
             psi_full_us=float(self.host_psi_us[1]),
             io_inflight=int(block_device.dev_queue_length(w)),
         )
-        return Observation(
+        obs = Observation(
             time_s=t_s,
             interval_s=interval_s,
             page_kib=kib,
@@ -270,6 +279,9 @@ class Monitor:
             sample=sample,
             cold_ages=cold,
         )
+        if self.scale is not None:
+            obs = scale_observation(obs, self.scale, self.config_maximum_kib, target_kib)
+        return obs
 
 
 def host_cache_kib(w, kib: int) -> int:

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from sim_core import block_device, boot, faults, state
+from sim_core import block_device, boot, faults, sampling, state
 from sim_core.balloon import BATCH_PAGES, balloon_deflate, balloon_inflate, report_free_pages
 from sim_core.config import SimConfig, from_dict
 from sim_core.controllers import ControllerError, Setup, check_answer, make_controller
@@ -45,7 +45,7 @@ from sim_core.state import (
     H_FREE,
     H_HIGH,
     H_IOBUF,
-    H_IOBUF_PER_REQ_X1000,
+    H_IOBUF_PER_REQ_PPM,
     H_LOW,
     H_OOM_KILLED,
     H_SWAP_CAP,
@@ -120,6 +120,16 @@ _GAUGE_COLUMNS = {
     "backed_mib": N_BACKED,
     "host_swapped_mib": N_HSWAPPED,
 }
+# Under sampling (sim_core.sampling) these tick columns are counts, rates or sizes of the
+# sampled world, reported / rate; the others (tick, vm, time, stalled, PSI, the device's
+# queue length) are not scaled.
+# References and throughput are scaled by each guest's reference share instead (below).
+_SCALED_TICK_COLUMNS = (
+    *(c for c in _COUNTER_COLUMNS if c != "references"), *_GAUGE_COLUMNS,
+    "balloon_target_mib", "host_free_mib", "io_buffers_mib", "host_swap_used_mib",
+    "host_swap_outs", "host_swap_ins", "host_discards", "disk_reads", "disk_writes",
+    "host_cache_mib", "host_cache_dirty_mib",
+)  # fmt: skip
 _INT_TICK_COLUMNS = ("tick", "vm", "stalled", "io_queue", *_COUNTER_COLUMNS,
                      "host_swap_outs", "host_swap_ins", "host_discards", "disk_reads",
                      "disk_writes")  # fmt: skip
@@ -140,7 +150,14 @@ class Simulation:
         seeds = np.random.SeedSequence(cfg.seed).spawn(2 * n + 2)
         self.rng = np.random.default_rng(seeds[-1])  # control plane: sampling, lock rounds
         self.tick_s = cfg.tick_ms / 1000.0
-        self.mem_pages = np.array([cfg.pages(v.mem_mib) for v in cfg.vms], np.int64)
+        # Sampling (sim_core.sampling): None at rate 1, and then nothing below is scaled.
+        sc = self.scale = sampling.make_scale(cfg.sampling.rate)
+        self.full_pages = np.array([cfg.pages(v.mem_mib) for v in cfg.vms], np.int64)
+        self.mem_pages = (
+            self.full_pages
+            if sc is None
+            else np.array([sc.pages(int(m)) for m in self.full_pages], np.int64)
+        )
         self.workloads = [self._workload(g, seeds[g]) for g in range(n)]
         self.ref_ms = np.array(
             [
@@ -148,17 +165,28 @@ class Simulation:
                 for vm, wl in zip(cfg.vms, self.workloads, strict=True)
             ]
         )
+        if sc is not None:  # a sampled reference stands for 1 / share of the guest's
+            self.ref_share = np.array([sampling.reference_share(wl, sc) for wl in self.workloads])
+            self.ref_ms = self.ref_ms / self.ref_share
         self.ref_capacity = np.ceil(cfg.tick_ms / self.ref_ms).astype(np.int64) + 2
         host_frames = cfg.pages(cfg.host_mem_mib - cfg.host.reserve_mib)
+        if sc is not None:
+            host_frames = sc.pages(host_frames)
         self.host_low = max(1, int(host_frames * cfg.host.low_watermark_pct / 100))
         self.host_high = max(
             self.host_low + 1, int(host_frames * cfg.host.high_watermark_pct / 100)
         )
-        device = block_device.make_device_arrays(**block_device.device_params(cfg.disk))
+        device_params = block_device.device_params(cfg.disk)
+        if sc is not None:
+            device_params = sc.device_params(device_params)
+        device = block_device.make_device_arrays(**device_params)
+        swap_slots = [cfg.pages(v.swap_mib) for v in cfg.vms]
+        if sc is not None:
+            swap_slots = [sc.pages(s) for s in swap_slots]
         w = self.world = make_world(
             frames=[int(m) for m in self.mem_pages],
             page_kinds=[wl.page_kind for wl in self.workloads],
-            swap_slots=[cfg.pages(v.swap_mib) for v in cfg.vms],
+            swap_slots=swap_slots,
             policies=[policy_id(v.guest_policy) for v in cfg.vms],
             seed=cfg.seed,
             host_frames=host_frames,
@@ -173,6 +201,9 @@ class Simulation:
             w.gf[g, MAJOR_MS] = vm.major_fault_us / 1000.0
             w.gf[g, HOST_FAULT_MS] = vm.host_fault_us / 1000.0
             w.gf[g, C.CACHE_COPY_MS] = cfg.host.cache_copy_us / 1000.0
+            if sc is not None:  # per-event costs: R x fewer events fill the same time
+                for col in (MINOR_MS, MAJOR_MS, HOST_FAULT_MS, C.CACHE_COPY_MS):
+                    w.gf[g, col] = sc.time(w.gf[g, col])
             w.gi[g, WS_TAU] = max(1, int(vm.ws_tau_s * 1000.0 / self.ref_ms[g]))
             w.gi[g, DEFLATE_ON_OOM] = int(vm.deflate_on_oom)
             w.gi[g, FREE_LOW] = max(1, int(mem * vm.free_low_pct / 100))
@@ -186,7 +217,11 @@ class Simulation:
         w.hi[H_SWAP_POLICY] = 0 if cfg.host.swap_policy == "random" else 1
         w.hi[H_DISCARD] = int(cfg.host.discard_clean)
         w.hi[H_SWAP_CAP] = cfg.pages(cfg.host.swap_mib)
-        w.hi[H_IOBUF_PER_REQ_X1000] = int(round(cfg.host.io_buffer_kib / cfg.page_kib * 1000))
+        iobuf = cfg.host.io_buffer_kib / cfg.page_kib  # frames per request in flight
+        if sc is not None:
+            w.hi[H_SWAP_CAP] = sc.pages(int(w.hi[H_SWAP_CAP]))
+            iobuf = sc.per_event_pages(iobuf)
+        w.hi[H_IOBUF_PER_REQ_PPM] = int(round(iobuf * 1_000_000))
         self._boot(seeds[n : 2 * n])
         self.controller = self._make_controller()
         c = self.controller
@@ -197,8 +232,10 @@ class Simulation:
             sample_pages=int(getattr(c, "sample_pages", 0) or 0),
             sample_period_s=float(getattr(c, "sample_period_s", 30.0)),
             scan_period_s=getattr(c, "scan_period_s", None),
+            scale=sc,
         )  # fmt: skip
         self.target = np.zeros(n, np.int64)
+        self.target_kib = np.zeros(n, np.int64)  # sampling: the controller's full-scale targets
         self.tick = 0
         self.deadlocks = 0
         self.deadlocked_vms: set[int] = set()
@@ -217,10 +254,12 @@ class Simulation:
         wl = make_workload(
             vm.workload,
             vm.workload_params,
-            int(self.mem_pages[g]),
+            int(self.full_pages[g]),  # sized for the full guest; sampling restricts it
             cfg.page_kib,
             path=f"vms[{g}].workload_params",
         )
+        if self.scale is not None:
+            wl = sampling.sample_workload(wl, cfg.seed, g, self.scale.rate)
         wl.reset(np.random.default_rng(seed))
         return wl
 
@@ -270,6 +309,9 @@ class Simulation:
         order: list[np.ndarray] = []
         found = 0
         left = count * WARM_REFS_PER_PAGE
+        if self.scale is not None:  # as many full references' worth as the full guest draws
+            share = sampling.reference_share(wl, self.scale)
+            left = int(round(left * share / self.scale.rate))
         while left > 0 and found < count:
             pages, _ = wl.generate(min(left, WARM_CHUNK))
             if len(pages) == 0:
@@ -286,7 +328,7 @@ class Simulation:
         cfg = self.cfg
         setup = Setup(
             names=tuple(v.name for v in cfg.vms),
-            maximum_kib=self.mem_pages * cfg.page_kib,
+            maximum_kib=self.full_pages * cfg.page_kib,  # controllers work at full scale
             static_balloon_kib=np.array([cfg.pages(v.balloon_mib) for v in cfg.vms], np.int64)
             * cfg.page_kib,
             page_kib=cfg.page_kib,
@@ -302,7 +344,11 @@ class Simulation:
         t0 = self.tick * cfg.tick_ms
         t_end = t0 + cfg.tick_ms
         self._refill_references()
-        faults.run_tick(w, t0, cfg.tick_ms, SLICES_PER_TICK)
+        if self.scale is None:
+            faults.run_tick(w, t0, cfg.tick_ms, SLICES_PER_TICK)
+        else:  # the scheduling quantum is dilated like the per-event costs
+            quantum = self.scale.time(faults.QUANTUM_MS)
+            faults.run_tick(w, t0, cfg.tick_ms, SLICES_PER_TICK, quantum)
         host_was_short = w.hi[H_FREE] < self.host_low
         self.monitor.tick(t_end / 1000.0)
         if self.tick % self.decide_every == 0:
@@ -339,7 +385,9 @@ class Simulation:
         """Ask the controller, with nothing but an Observation, and carry out its answer."""
         cfg, w = self.cfg, self.world
         kib = cfg.page_kib
-        obs = self.monitor.observe(t_s, t_s - self._last_decision_s, self.target * kib)
+        sc = self.scale
+        targets = self.target * kib if sc is None else self.target_kib
+        obs = self.monitor.observe(t_s, t_s - self._last_decision_s, targets)
         self._last_decision_s = t_s
         who = cfg.hypervisor.policy
         try:
@@ -348,9 +396,14 @@ class Simulation:
             raise ControllerError(
                 f"hypervisor.policy {who!r} raised {type(exc).__name__}: {exc}"
             ) from exc
-        decision = check_answer(answer, len(cfg.vms), self.mem_pages * kib, who, obs.guests.name)
+        decision = check_answer(answer, len(cfg.vms), self.full_pages * kib, who, obs.guests.name)
         if decision.balloon_kib is not None:
-            pages = np.round(np.asarray(decision.balloon_kib, np.float64) / kib).astype(np.int64)
+            asked = np.asarray(decision.balloon_kib, np.float64)
+            if sc is not None:  # full-scale KiB -> the sampled world's
+                self.target_kib = np.clip(np.round(asked), 0, self.full_pages * kib)
+                self.target_kib = self.target_kib.astype(np.int64)
+                asked = sc.kib_to_sampled(asked)
+            pages = np.round(asked / kib).astype(np.int64)
             self.target = np.clip(pages, 0, self.mem_pages)
         # ESX's high and soft states: no host swapping above the min watermark.
         hold = decision.host_swap is False
@@ -377,6 +430,8 @@ class Simulation:
             if w.gi[g, STALLED] != 0:
                 continue
             rate = cfg.vms[g].balloon_batches_per_tick * BATCH_PAGES
+            if self.scale is not None:  # the batch granularity is lost (sim_core.sampling)
+                rate = self.scale.balloon_pages_per_tick(rate)
             delta = int(self.target[g] - w.gi[g, N_BALLOONED])
             if delta > 0:
                 balloon_inflate(w, g, min(delta, rate), t)
@@ -406,6 +461,8 @@ class Simulation:
             return
         w = self.world
         rate = (w.cnt[:, C.C_FAULTS] - self._prev_cnt[:, C.C_FAULTS]) / self.tick_s
+        if self.scale is not None:  # pin_fault_rate is a full-scale rate
+            rate = self.scale.count_back(rate)
         threshold = self.cfg.host.pin_fault_rate
         pinned = w.gi[:, PINNED]
         w.gi[:, PINNED] = np.where(rate > threshold, 1, np.where(rate < threshold / 2, 0, pinned))
@@ -459,6 +516,17 @@ class Simulation:
         r["host_cache_dirty_mib"][host] = w.hi[C.H_CACHE_DIRTY] * mib
         r["host_swap_outs"][self._row : host] = delta[:, C.C_HOST_SWAP_OUTS]
         r["host_discards"][self._row : host] = delta[:, C.C_HOST_DISCARDS]
+        if self.scale is not None:  # the sampled world's counts and sizes, at full scale
+            for name in ("references", "throughput"):
+                column = r[name]
+                column[first:host] = column[first:host] / self.ref_share
+                column[host] = column[first:host].sum()
+            r["references"][first : host + 1] = np.round(r["references"][first : host + 1])
+            for name in _SCALED_TICK_COLUMNS:
+                column = r[name]
+                column[first : host + 1] = self.scale.count_back(column[first : host + 1])
+                if name in _INT_TICK_COLUMNS:
+                    column[first : host + 1] = np.round(column[first : host + 1])
         self._row += n + 1
 
     # ---- the whole run -------------------------------------------------------------------------
@@ -478,9 +546,11 @@ class Simulation:
         return cols
 
     def vm_throughputs(self) -> np.ndarray:
-        """Each guest's mean throughput over the run, references per simulated second."""
+        """Each guest's mean throughput over the run, references per simulated second
+        (under sampling: the full-scale estimate)."""
         seconds = max(self.tick, 1) * self.tick_s
-        return self.world.cnt[:, C.C_REFS] / seconds
+        refs = self.world.cnt[:, C.C_REFS]
+        return refs / seconds if self.scale is None else refs / self.ref_share / seconds
 
     def _per_tick(self, name: str) -> np.ndarray:
         """A tick column as (ticks, VMs + 1): the VMs, then the host."""
@@ -492,6 +562,12 @@ class Simulation:
         w, cfg = self.world, self.cfg
         total = w.cnt.sum(axis=0)
         h = w.hcnt
+        dvi = w.dvi
+        sc = self.scale
+        if sc is not None:  # every count at full scale (sim_core.sampling)
+            refs_back = int(round(float((w.cnt[:, C.C_REFS] / self.ref_share).sum())))
+            total, h, dvi = sc.int_back(total), sc.int_back(h), sc.int_back(dvi)
+            total[C.C_REFS] = refs_back
         thr = self.vm_throughputs()
         native = np.array([native_throughput(cfg, g) for g in range(len(cfg.vms))])
         per_tick = self._per_tick("throughput")[:, :-1]
@@ -556,8 +632,8 @@ class Simulation:
             host_cache_throttles=int(h[C.HC_CACHE_THROTTLES]),
             host_faults=int(total[C.C_HOST_FAULTS]),
             host_direct_waits=int(h[C.HC_DIRECT_WAITS]),
-            disk_reads=int(w.dvi[block_device.DV_READS]),
-            disk_writes=int(w.dvi[block_device.DV_WRITES]),
+            disk_reads=int(dvi[block_device.DV_READS]),
+            disk_writes=int(dvi[block_device.DV_WRITES]),
             guest_reclaimed_pages=guest_pages,
             guest_reclaim_writes=guest_writes,
             guest_refault_reads=guest_reads,
@@ -594,7 +670,8 @@ class Simulation:
             host_psi_some_avg=float(psi[:, -1].mean()) if psi.size else 0.0,
             host_psi_full_avg=float(psi_full[:, -1].mean()) if psi.size else 0.0,
             balloon_mib_per_vm_mean=float(self._per_tick("balloon_mib")[:, :-1].mean()),
-            host_swap_used_mib_end=float(w.hi[H_SWAP_USED] * cfg.page_kib / 1024.0),
+            host_swap_used_mib_end=float(w.hi[H_SWAP_USED] * cfg.page_kib / 1024.0)
+            / (1.0 if sc is None else sc.rate),
             host_swap_peak_mib=float(self._per_tick("host_swap_used_mib")[:, -1].max()),
             host_io_buffers_peak_mib=float(self._per_tick("io_buffers_mib")[:, -1].max()),
             host_cache_peak_mib=float(self._per_tick("host_cache_mib")[:, -1].max()),
