@@ -45,6 +45,7 @@ TITLES: dict[str, str] = {
     "fig10_idle_tax": "Fig. 10 - Idle memory tax",
     "fig11_che_validation": "Fig. 11 - Validation: LRU hit ratio vs Che's approximation",
     "controllers": "Fig. 12 - Controller shoot-out",
+    "fig13_sampling_validation": "Fig. 13 - Sampling validation: sampled vs full simulation",
 }
 
 POLICY_COLORS = {
@@ -538,6 +539,52 @@ def draw_controllers(rows: Rows, path: Path | str, *, quick: bool = False) -> Pa
     return _save(fig, path, rows, quick)
 
 
+# ---- figure 13 -----------------------------------------------------------------------------
+
+SAMPLING_PANELS = (
+    ("throughput", "throughput"),
+    ("faults_per_1000_refs", "guest faults per 1,000 references"),
+    ("host_swap_outs", "host swap-outs"),
+    ("profit", "profit per host-hour"),
+)
+
+
+def draw_fig13_sampling_validation(rows: Rows, path: Path | str, *, quick: bool = False) -> Path:
+    """Relative error against rate 1, one panel per quantity: bars per (workload, policy),
+    one per sampling rate, with the 95% interval of the ratio of means where the query
+    carries replicates; the +-5% band of the claim shaded."""
+    fig, axes = _new("fig13_sampling_validation", ncols=len(SAMPLING_PANELS), size=(13.0, 4.2))
+    scenarios = sorted({(r["workload"], r["policy"]) for r in rows})
+    rates = sorted({_num(r["rate"]) for r in rows if _num(r["rate"]) < 1.0}, reverse=True)
+    cells = {(r["workload"], r["policy"], _num(r["rate"])): r for r in rows}
+    width = 0.8 / max(len(rates), 1)
+    for ax, (column, label) in zip(axes[0], SAMPLING_PANELS, strict=True):
+        ax.axhspan(-5, 5, color="tab:green", alpha=0.1, label="+-5%")
+        ax.axhline(0, color="black", linewidth=0.8)
+        for j, rate in enumerate(rates):
+            xs, ys, cis = [], [], []
+            for i, (workload, policy) in enumerate(scenarios):
+                row = cells.get((workload, policy, rate))
+                error = None if row is None else row.get(f"{column}_rel_error")
+                if error is None or not math.isfinite(_num(error)):
+                    continue
+                xs.append(i + (j - (len(rates) - 1) / 2) * width)
+                ys.append(100 * _num(error))
+                full = cells.get((workload, policy, 1.0), {})
+                iv = stats.ratio_ci(reps(row, column), reps(full, column))
+                cis.append(stats.Interval(iv.estimate - 1, iv.lo - 1, iv.hi - 1, iv.n, iv.too_few))
+            ax.bar(xs, ys, width, label=f"rate {rate:g}")
+            if cis and not all(iv.too_few for iv in cis):
+                ax.errorbar(xs, ys, yerr=_yerr(cis, ys, 100.0), fmt="none", ecolor="black",
+                            capsize=2, linewidth=0.8)  # fmt: skip
+        ax.set_xticks(range(len(scenarios)), [f"{w}\n{p}" for w, p in scenarios])
+        ax.set_title(label, fontsize="medium")
+        ax.set_ylabel("relative error vs rate 1 (%)")
+        ax.grid(axis="y", alpha=0.3)
+    _legend(axes[0][0], fontsize="small")
+    return _save(fig, path, rows, quick)
+
+
 DRAW: dict[str, Callable[..., Path]] = {  # draw(rows, path, quick=False)
     "fig01_io_amplification": draw_fig01_io_amplification,
     "fig02_esc": draw_fig02_esc,
@@ -551,4 +598,5 @@ DRAW: dict[str, Callable[..., Path]] = {  # draw(rows, path, quick=False)
     "fig10_idle_tax": draw_fig10_idle_tax,
     "fig11_che_validation": draw_fig11_che_validation,
     "controllers": draw_controllers,
+    "fig13_sampling_validation": draw_fig13_sampling_validation,
 }

@@ -9,12 +9,15 @@
   CPU-bound sweep on every local core over one (target >= 0.9 x cores).
 - memory: bytes per simulated page (sim_core.footprint) of a built world of 4 guests of
   1 GiB, measured and estimated (target <= 40), and the peak while building it.
+- datacenter: a 512 GiB host with 32 guests of 20 GiB at ``sampling.rate`` 0.01, in a
+  process of its own (targets: faster than real time on one core, peak RSS < 2 GiB).
 Compile time (or loading numba's cached machine code) is measured apart, never counted
 in a rate.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -279,3 +282,83 @@ def bench_memory(guests: int = 4, mem_mib: int = 1024, ticks: int = 3) -> dict[s
         "target": BYTES_PER_PAGE_TARGET,
         "meets_target": measured <= BYTES_PER_PAGE_TARGET,
     }
+
+
+# A capacity engineer's host (issue 15): 512 GiB, 32 guests of 20 GiB (overcommit 1.25),
+# `mom`, spatially sampled at 1%. Targets: faster than real time on one core, < 2 GiB.
+DATACENTER = {
+    "host.mem_mib": 512 * 1024,
+    "vms.count": 32,
+    "vms.mem_mib": 20 * 1024,
+    "hypervisor.policy": "mom",
+    "sampling.rate": 0.01,
+}
+# The same host under pressure: each guest's footprint 90% of its memory, 576 GiB of
+# footprints on 512 GiB, so the host swaps and mom balloons.
+DATACENTER_PRESSURE = {"vms.workload_params.footprint_mib": 0.9 * 20 * 1024}
+DATACENTER_SPEED_TARGET = 1.0  # simulated seconds per wall second, one core
+DATACENTER_RSS_TARGET = 2 * 1024**3  # bytes: peak resident memory of the whole process
+
+
+def datacenter_run(ticks: int, rate: float, pressured: bool = False) -> dict[str, Any]:
+    """Build and run the ``DATACENTER`` host (``pressured``: with ``DATACENTER_PRESSURE``)
+    for ``ticks`` ticks at sampling ``rate`` in this process; its build time, speed, host
+    swap-outs and peak resident memory (``ru_maxrss``)."""
+    import resource
+
+    import sim_core
+    from sim_core import state
+
+    small = {**DATACENTER, "vms.count": 1, "host.mem_mib": 2048, "vms.mem_mib": 1024}
+    sim_core.Simulation(sim_core.build_config({}, ticks=2, **small)).step()  # compile apart
+    pressure = DATACENTER_PRESSURE if pressured else {}
+    cfg = sim_core.build_config(
+        {}, ticks=ticks, **{**DATACENTER, **pressure, "sampling.rate": rate}
+    )
+    start = time.perf_counter()
+    sim = sim_core.Simulation(cfg)
+    built = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(ticks):
+        sim.step()
+    seconds = time.perf_counter() - start
+    simulated = ticks * cfg.tick_ms / 1000.0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    return {
+        "scenario": "pressured" if pressured else "benign",
+        "host_gib": cfg.host_mem_mib / 1024,
+        "guests": len(cfg.vms),
+        "guest_gib": cfg.vms[0].mem_mib / 1024,
+        "rate": rate,
+        "ticks": ticks,
+        "build_seconds": built,
+        "seconds": seconds,
+        "simulated_seconds": simulated,
+        "simulated_per_wall_second": simulated / seconds if seconds > 0 else math.inf,
+        # scaled back to the full host, as the summary reports it
+        "host_swap_outs": float(sim.world.hcnt[state.HC_SWAP_OUTS]) / rate,
+        "peak_rss_bytes": rss,
+    }
+
+
+def bench_datacenter(
+    ticks: int = 600, rate: float = 0.01, pressured: bool = False
+) -> dict[str, Any]:
+    """``datacenter_run`` in a fresh process, so its peak resident memory is its own."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; from harness.bench import datacenter_run; "
+        f"print(json.dumps(datacenter_run({int(ticks)}, {float(rate)!r}, {bool(pressured)})))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the datacenter run failed: {done.stderr.strip().splitlines()[-1:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["speed_target"] = DATACENTER_SPEED_TARGET
+    out["speed_meets_target"] = out["simulated_per_wall_second"] >= DATACENTER_SPEED_TARGET
+    out["rss_target_bytes"] = DATACENTER_RSS_TARGET
+    out["rss_meets_target"] = out["peak_rss_bytes"] < DATACENTER_RSS_TARGET
+    return out

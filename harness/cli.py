@@ -31,7 +31,8 @@ def _register() -> None:
 
 # One module per command family; the order is the order of `balloonlab --help`.
 COMMAND_MODULES: list[str] = [
-    "run", "sim", "replay", "trace", "deadlock", "bench", "analyze", "plot", "keys", "doctor",
+    "run", "sim", "replay", "trace", "deadlock", "bench", "validate_sampling", "analyze", "plot",
+    "keys", "doctor",
 ]  # fmt: skip
 
 

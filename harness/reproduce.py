@@ -156,7 +156,7 @@ def run_figure_sweeps(
     records: list[SweepRun] = []
     for figure in selected:
         builders = [(figure.sweep(quick), lambda f=figure: figure_spec(f, quick))]
-        if neighbourhoods:
+        if neighbourhoods and figure.robustness:
             builders.append((figure.name + NEIGHBOURHOOD_SUFFIX,
                              lambda f=figure: neighbourhood_spec(f)))  # fmt: skip
         for sweep_name, build in builders:
@@ -213,7 +213,7 @@ def reproduce(
     report.html into ``out``."""
     start = time.perf_counter()
     out, results = Path(out), Path(results)
-    selected = select(only)
+    selected = select(only, quick)
     sweeps = run_figure_sweeps(
         selected, results, quick=quick, executor=executor, address=address,
         progress=progress, log=log, neighbourhoods=not quick,

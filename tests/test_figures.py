@@ -62,6 +62,14 @@ TINY: dict[str, dict] = {
         "base": {"replay.references": 40_000},
         "grid": {"vms.workload_params.alpha": [0.8], "replay.cache_mib": [4, 16]},
     },
+    "fig13_sampling_validation": {
+        "base": {"ticks": 12, "vms.count": 2, "vms.mem_mib": 64},
+        "grid": {
+            "sampling.rate": [1.0, 0.5],
+            "vms.workload": ["zipf"],
+            "hypervisor.policy": ["none"],
+        },
+    },
     "controllers": {
         "base": {"ticks": 12, "vms.count": 2, "vms.mem_mib": 64},
         "grid": {
@@ -161,6 +169,7 @@ REPLICATED: dict[str, dict] = {
     "fig10_idle_tax": {"columns": ("balloon_mib",), "runs": True},
     "fig11_che_validation": {"columns": ("error",)},
     "controllers": {"columns": ("throughput_steady",)},
+    "fig13_sampling_validation": {"columns": ("throughput", "faults_per_1000_refs")},
 }  # fmt: skip
 
 
@@ -323,6 +332,27 @@ def test_the_shoot_out_counts_only_scenarios_under_pressure():
     assert any("no memory pressure" in str(v) for v in claim.numbers.values())
 
 
+def fig13(faults_at_tenth: float = 1.02) -> list[dict]:
+    """Two scenarios at rates 1, 0.1 and 0.01; at 0.1 throughput is 1% low and faults per
+    1,000 references ``faults_at_tenth`` times rate 1's."""
+    rows = []
+    for workload, policy in (("zipf", "none"), ("db", "mom")):
+        for rate, thr, faults in ((1.0, 1.0, 1.0), (0.1, 0.99, faults_at_tenth),
+                                  (0.01, 0.93, 1.2)):  # fmt: skip
+            row = {
+                "workload": workload,
+                "policy": policy,
+                "rate": rate,
+                "throughput": 200_000.0 * thr,
+                "faults_per_1000_refs": 8.0 * faults,
+            }
+            for column, error in (("throughput", thr - 1), ("faults_per_1000_refs", faults - 1),
+                                  ("host_swap_outs", 0.03), ("profit", -0.01)):  # fmt: skip
+                row[f"{column}_rel_error"] = 0.0 if rate == 1.0 else error
+            rows.append(row)
+    return rows
+
+
 CASES = {
     "fig01_io_amplification": (fig01(), fig01(balloon_io=1.5)),
     "fig02_esc": (fig02(), fig02(esc_writebacks=130.0)),
@@ -336,6 +366,7 @@ CASES = {
     "fig10_idle_tax": (fig10(), fig10(taxed_idle_factor=1.0)),
     "fig11_che_validation": (fig11(), fig11(che_at_16=0.53)),
     "controllers": (controllers(), controllers(mom_at_zipf=99.0)),
+    "fig13_sampling_validation": (fig13(), fig13(faults_at_tenth=1.08)),
 }
 
 
@@ -473,6 +504,19 @@ def test_balloon_overhead_fails_without_a_mechanism_that_slows_the_ballooned_vm(
     claim = claims.check_fig09_balloon_overhead(replicated("fig09_balloon_overhead", rows))
     assert claim.verdict == NOT_SUPPORTED
     assert all("< 1" in c for c, held in claim.conditions if not held)
+
+
+def test_sampling_validation_reports_rates_under_a_tenth_without_claiming_them():
+    claim = claims.check_fig13_sampling_validation(replicated("fig13_sampling_validation",
+                                                              fig13()))  # fmt: skip
+    assert claim.verdict == SUPPORTED, claim.reason
+    assert claim.numbers["zipf/none at rate 0.01: throughput, sampled / full"] == 0.93
+    assert not any("rate 0.01" in c for c, _ in claim.conditions)
+    assert claim.numbers["largest |fault ratio error| at the smallest rate"] == pytest.approx(
+        8.0 * 0.2 / 1000
+    )
+    without_full = [r for r in fig13() if r["rate"] != 1.0]
+    assert claims.check_fig13_sampling_validation(without_full).verdict == NOT_SUPPORTED
 
 
 def test_the_worst_point_decides_che_validation():

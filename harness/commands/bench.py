@@ -12,7 +12,7 @@ from rich.table import Table
 from harness.cli import app
 from harness.errors import UserError
 
-PARTS = ("replay", "sim", "harness", "memory")
+PARTS = ("replay", "sim", "harness", "memory", "datacenter")
 
 
 def _mark(ok: bool | None) -> str:
@@ -22,14 +22,14 @@ def _mark(ok: bool | None) -> str:
 @app.command()
 def bench(
     only: list[str] = typer.Option(
-        [], "--only", help="replay, sim, harness or memory (repeatable)."
+        [], "--only", help="replay, sim, harness, memory or datacenter (repeatable)."
     ),
     references: int = typer.Option(10_000_000, help="Replay: references per policy."),
     ticks: int = typer.Option(100, help="Simulation: ticks of the 4-guest run."),
     as_json: bool = typer.Option(False, "--json", help="Print the measurements as JSON."),
 ) -> None:
-    """Measure replay, full-simulation and harness speed, and the bytes per simulated
-    page, against the targets.
+    """Measure replay, full-simulation and harness speed, the bytes per simulated page,
+    and a 512 GiB / 32-guest host sampled at 1%, against the targets.
 
     Example: balloonlab bench --only replay --only sim
     """
@@ -57,6 +57,10 @@ def bench(
     if "memory" in parts:
         console.print("memory: 4 guests of 1 GiB, built and run 3 ticks ...")
         out["memory"] = b.bench_memory()
+    if "datacenter" in parts:
+        console.print("datacenter: 512 GiB host, 32 guests of 20 GiB, sampling.rate 0.01 ...")
+        out["datacenter"] = b.bench_datacenter()
+        out["datacenter_pressured"] = b.bench_datacenter(pressured=True)
     if as_json:
         typer.echo(json.dumps(out))
         return
@@ -105,4 +109,18 @@ def bench(
             f"estimated (target <= {m['target']:.0f}: {_mark(m['meets_target'])}); by part: "
             f"{parts}; fixed-size state {m['fixed_bytes'] / 2**20:.1f} MiB; peak while "
             f"building {m['peak_bytes_per_page']:.1f} bytes per page"
+        )
+    for key in ("datacenter", "datacenter_pressured"):
+        if key not in out:
+            continue
+        d = out[key]
+        speed = d["simulated_per_wall_second"]
+        console.print(
+            f"datacenter, {d['scenario']}, {d['host_gib']:.0f} GiB host, {d['guests']} x "
+            f"{d['guest_gib']:.0f} GiB guests at sampling.rate {d['rate']}: {speed:.2f} "
+            f"simulated s per wall s over {d['ticks']} ticks (target >= "
+            f"{d['speed_target']:.0f}: {_mark(d['speed_meets_target'])}); peak RSS "
+            f"{d['peak_rss_bytes'] / 2**30:.2f} GiB (target < "
+            f"{d['rss_target_bytes'] / 2**30:.0f}: {_mark(d['rss_meets_target'])}); built in "
+            f"{d['build_seconds']:.1f} s; {d['host_swap_outs']:,.0f} host swap-outs"
         )

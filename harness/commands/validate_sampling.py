@@ -25,6 +25,7 @@ from harness import cli_spec, limits, options
 from harness.cli import app
 from harness.driver import run_sweep
 from harness.errors import UserError
+from harness.overrides import parse_overrides
 from harness.progress import SweepProgress
 from harness.spec import SweepSpec, parse_spec
 from harness.sweeps_catalog import resolve
@@ -58,13 +59,15 @@ def parse_rates(text: str) -> list[float]:
 
 
 def validation_spec(
-    rates: list[float], replicates: int, ticks: int | None
+    rates: list[float], replicates: int, ticks: int | None, sets: dict[str, Any] | None = None
 ) -> tuple[SweepSpec, str]:
-    """The shipped validation sweep with its rates, replicates and length replaced."""
+    """The shipped validation sweep with its rates, replicates, length and any [base] keys
+    replaced."""
     source = resolve(SWEEP)
     data = tomllib.loads(source.read_text(encoding="utf-8"))
     sweep, base, grid = data["sweep"], dict(data.get("base", {})), dict(data.get("grid", {}))
     grid["sampling.rate"] = rates
+    base.update(sets or {})
     if ticks is not None:
         base["ticks"] = ticks
     text = cli_spec.spec_toml(
@@ -91,6 +94,9 @@ def validate_sampling_command(
     ticks: int | None = typer.Option(
         None, "--ticks", help="Run length in ticks (default: the sweep's, 600 = 60 s)."
     ),
+    sets: list[str] | None = typer.Option(
+        None, "--set", "-s", help="key=value: a [base] key of the scenario (repeatable)."
+    ),
     results: Path | None = options.RESULTS,
     address: str | None = options.ADDRESS,
     executor: str = options.EXECUTOR,
@@ -103,6 +109,8 @@ def validate_sampling_command(
     figures` draws it). Rate 1 of 4 guests of 4 GiB takes minutes on one core.
 
     Example: balloonlab validate-sampling --rates 1,0.1 --replicates 2 --ticks 200
+
+    Example: balloonlab validate-sampling --set vms.mem_mib=1024 --set vms.workload=db
     """
     if executor not in ("ray", "local"):
         raise UserError(f"--executor must be ray or local, got {executor!r}")
@@ -110,7 +118,10 @@ def validate_sampling_command(
         raise UserError(f"--replicates must be >= 1, got {replicates}")
     if ticks is not None and ticks < 1:
         raise UserError(f"--ticks must be >= 1, got {ticks}")
-    spec, text = validation_spec(parse_rates(rates), replicates, ticks)
+    overrides = parse_overrides(sets or [])
+    if "sampling.rate" in overrides:
+        raise UserError("--set sampling.rate: give the rates with --rates")
+    spec, text = validation_spec(parse_rates(rates), replicates, ticks, overrides)
     budget = limits.budget_from(None, limits.executor_workers(executor))
     limits.check_runs(spec.runs, budget, source=spec.source)
     results_dir = results if results is not None else options.default_results()
