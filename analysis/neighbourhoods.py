@@ -108,13 +108,14 @@ NEIGHBOURHOODS: dict[str, Neighbourhood] = {
             "locks.trials": {"randint": [400, 600]},
         }
     ),
-    # Economics: the guests' workload and size (the overcommit grid stays: the claim is
-    # about the shape of profit over it).
+    # Economics: the device, the workload's skew and the guests' size, 2-16 GiB (the
+    # hosts scale with them; the overcommit grid stays: the claim is about the shape of
+    # profit over it).
     "fig08_economics": Neighbourhood(
         {
             "disk.preset": _DISKS,
-            "vms.count": {"randint": [3, 6]},
-            "vms.workload_params.footprint_mib": {"uniform": [130, 190]},
+            "vms.mem_mib": {"choice": [2048, 4096, 8192, 16384]},
+            "vms.workload_params.alpha": {"uniform": [0.7, 1.2]},
         }
     ),
     # A ballooned VM vs one configured with the same memory.

@@ -99,7 +99,7 @@ FIGURES: tuple[FigureDef, ...] = (
         "fig08_economics",
         {
             "replicates": 1,
-            "base": {"ticks": 60},
+            "base": {"ticks": 600},
             "grid": {"host.overcommit": [1.0, 1.5, 2.0], "hypervisor.policy": ["none", "ws"]},
         },
     ),

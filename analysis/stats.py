@@ -21,7 +21,7 @@ estimate while saying the comparison was not tested.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,6 +127,33 @@ def _two_sample(
     )
     lo, hi = _percentiles(stats, level)
     return Interval(estimate, lo, hi, n)
+
+
+def argmax_ci(
+    xs: Sequence[float],
+    samples: Sequence[Iterable[float | None]],
+    *,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    min_samples: int = MIN_REPLICATES,
+) -> Interval:
+    """Percentile bootstrap interval of the x whose mean is largest (e.g. the most
+    profitable overcommit): each point's replicates resampled on their own, the argmax
+    taken in every resample. The estimate is the argmax of the means."""
+    data = [_clean(s) for s in samples]
+    if not xs or any(d.size == 0 for d in data):
+        return Interval(math.nan, math.nan, math.nan, 0, too_few=True)
+    estimate = float(xs[int(np.argmax([d.mean() for d in data]))])
+    n = int(min(d.size for d in data))
+    if n < min_samples:
+        return Interval(estimate, math.nan, math.nan, n, too_few=True)
+    rng = np.random.default_rng(seed)
+    means = np.stack([_resampled_means(d, rng, resamples) for d in data], axis=1)
+    best = np.asarray(xs, dtype=float)[means.argmax(axis=1)]
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.percentile(best, [tail, 100 - tail], method="inverted_cdf")
+    return Interval(estimate, float(lo), float(hi), n)
 
 
 def diff_ci(

@@ -209,20 +209,23 @@ SLOW_REFS_PER_S = 4e6
 
 
 def estimated_references(config: Any) -> int:
-    """Upper bound on a host-mode run's guest references: every guest busy every tick,
-    one reference per ``ref_us`` (idle guests and stalls only lower it)."""
+    """Upper bound on the guest references a host-mode run simulates: every guest busy
+    every tick, one reference per ``ref_us`` (idle guests and stalls only lower it); under
+    ``sampling.rate`` R only the sampled pages' share, about R of them."""
     if config.mode != "host":
         return 0
     seconds = config.ticks * config.tick_ms / 1000.0
-    return int(sum(seconds * 1e6 / vm.ref_us for vm in config.vms))
+    rate = config.sampling.rate
+    return int(sum(seconds * 1e6 / vm.ref_us for vm in config.vms) * rate)
 
 
 def time_phrase(config: Any) -> str:
     """How long a run of ``config`` takes: its guest references and a compute-time range."""
     refs = estimated_references(config)
     fast, slow = refs / FAST_REFS_PER_S, refs / SLOW_REFS_PER_S
+    sampled = "" if config.sampling.rate == 1.0 else f" (sampled at {config.sampling.rate:g})"
     return (
-        f"for up to {refs / 1e6:,.0f}M guest references, {_duration(fast)} to "
+        f"for up to {refs / 1e6:,.0f}M guest references{sampled}, {_duration(fast)} to "
         f"{_duration(slow)} of one core"
     )
 

@@ -46,7 +46,7 @@ TINY: dict[str, dict] = {
         "grid": {"locks.guests": [1], "locks.host_threads": [1], "locks.ops": [1, 2]},
     },
     "fig08_economics": {
-        "base": {"ticks": 12},
+        "base": {"ticks": 12, "vms.count": 4},
         "grid": {"host.overcommit": [1.0, 2.0], "hypervisor.policy": ["none"]},
     },
     "fig09_balloon_overhead": {

@@ -246,6 +246,19 @@ def test_the_time_estimate_counts_every_guest_busy_every_tick():
     assert "40M guest references" in line and "2 s to 10 s of one core" in line
 
 
+def test_a_sampled_run_estimates_its_sampled_references_and_memory():
+    full = build_config({}, **{"vms.count": 32, "vms.mem_mib": 16384, "ticks": 600})
+    sampled = build_config(full.to_dict() | {"sampling": {"rate": 0.01}})
+    assert limits.estimated_references(sampled) == limits.estimated_references(full) // 100
+    assert "(sampled at 0.01)" in limits.estimate_line(sampled)
+    assert "sampled" not in limits.estimate_line(full)
+    # 512 GiB of guests: ~40 bytes a page, 5 GiB in full; well under 1 GiB sampled at 1%
+    from sim_core.footprint import estimate_run_bytes
+
+    assert estimate_run_bytes(full) > 4 * 2**30
+    assert estimate_run_bytes(sampled) < 2**30
+
+
 def test_sim_refuses_a_long_run_in_one_line_that_says_how_long_it_would_take(balloonlab_cli):
     err = _refused(balloonlab_cli, "sim", "--set", "vms.count=32", "--set", "vms.mem_mib=16384",
                    "--set", "ticks=36000", "--memory-budget", "1GiB")  # fmt: skip

@@ -34,6 +34,7 @@ from harness.spec import load_spec
 from harness.sweeps_catalog import shipped
 
 NAMES = [f.name for f in FIGURES]
+QUICK_NAMES = [f.name for f in FIGURES if not f.full_only]  # what --quick reproduces
 BALLOONLAB = [sys.executable, "-c", "from harness.cli import main; main()"]  # the console script
 
 
@@ -49,7 +50,13 @@ def test_every_figure_has_a_shipped_spec_of_its_name_and_names_are_unique():
         assert specs[name].name == name and specs[name].description
 
 
-@pytest.mark.parametrize("name", NAMES)
+def test_quick_mode_leaves_out_only_the_sampling_validation():
+    assert sorted(set(NAMES) - set(QUICK_NAMES)) == ["fig13_sampling_validation"]
+    assert [f.name for f in select(quick=True)] == QUICK_NAMES
+    assert [f.name for f in select()] == NAMES
+
+
+@pytest.mark.parametrize("name", QUICK_NAMES)
 def test_quick_spec_is_a_smaller_sweep_of_the_same_figure(name):
     full, quick = figure_spec(select(name)[0]), figure_spec(select(name)[0], quick=True)
     assert quick.name == name + QUICK_SUFFIX
@@ -249,7 +256,7 @@ def test_reproduce_quick_end_to_end(tmp_path):
     report = json.loads(proc.stdout)
     print(f"balloonlab reproduce --quick: {seconds:.1f} s wall")  # shown with -s; not asserted
     assert report["quick"] is True and report["executor"] == "ray"
-    assert [f["figure"] for f in report["figures"]] == NAMES
+    assert [f["figure"] for f in report["figures"]] == QUICK_NAMES
     for fig in report["figures"]:
         assert fig["verdict"] in (SUPPORTED, NOT_SUPPORTED, NOT_TESTED), (
             fig["figure"],
@@ -270,12 +277,12 @@ def test_reproduce_quick_end_to_end(tmp_path):
         for what in fig["untested"]:  # the report says which condition could not be tested
             assert what in md
         assert claims.CLAIMS[fig["figure"]] in md
-    assert page.count("data:image/png;base64,") == len(NAMES)
-    assert {p.name for p in out.iterdir()} == {f"{n}.png" for n in NAMES} | {
+    assert page.count("data:image/png;base64,") == len(QUICK_NAMES)
+    assert {p.name for p in out.iterdir()} == {f"{n}.png" for n in QUICK_NAMES} | {
         "report.md", "report.html"
     }  # fmt: skip
     stored = {p.name for p in (results / "runs").iterdir()}
-    assert stored == {f"sweep={n}{QUICK_SUFFIX}" for n in NAMES}
+    assert stored == {f"sweep={n}{QUICK_SUFFIX}" for n in QUICK_NAMES}
     # The store answers the figures' own queries from the command line too.
     q = subprocess.run(
         [*BALLOONLAB, "query", "fig07_deadlock", "--param",

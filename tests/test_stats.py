@@ -119,3 +119,15 @@ def test_a_zero_denominator_gives_an_infinite_ratio_not_nan():
     assert iv.estimate == math.inf and iv.lo == math.inf
     iv = stats.ratio_ci([5.0, 6.0, 7.0, 8.0, 9.0], [0.0, 0.0, 0.0, 0.0, 1.0])
     assert iv.lo > 1 and iv.hi == math.inf
+
+
+def test_argmax_interval_is_one_point_when_the_best_is_clear_and_spans_a_tie():
+    from analysis.stats import argmax_ci
+
+    xs = [1.0, 1.5, 2.0]
+    clear = argmax_ci(xs, [[1.0] * 5, [3.0, 3.1, 2.9, 3.0, 3.05], [2.0] * 5])
+    assert clear.estimate == 1.5 and clear.bounds == [1.5, 1.5]
+    # Two points equal in distribution: the best flips between them across resamples.
+    tie = argmax_ci(xs, [[0.0] * 5, [1.0, 3.0, 2.0, 1.5, 2.5], [3.0, 1.0, 2.5, 1.5, 2.0]])
+    assert tie.lo == 1.5 and tie.hi == 2.0
+    assert argmax_ci(xs, [[1.0], [2.0], [0.5]]).too_few

@@ -40,7 +40,10 @@ def test_validate_sampling_runs_and_prints_relative_errors(balloonlab_cli, tmp_p
     # two workloads x two controllers x two rates, rate 1 first in each scenario
     assert len(rows) == 8
     assert {(r["workload"], r["policy"]) for r in rows} == {
-        ("zipf", "none"), ("zipf", "mom"), ("db", "none"), ("db", "mom")
+        ("zipf", "none"),
+        ("zipf", "mom"),
+        ("db", "none"),
+        ("db", "mom"),
     }
     for r in rows:
         if r["rate"] == 1.0:
