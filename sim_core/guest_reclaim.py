@@ -15,7 +15,8 @@ reclaim (a fault with no free frame) works in batches of SWAP_CLUSTER_MAX and, w
 writes in flight can free a frame (or the device has no room for more), waits for the
 device's next completion.
 Divergences: no active/inactive lists, no swappiness (victims come from the policy), no
-reclaim of kernel memory; double paging is charged to whoever evicts, without blocking.
+reclaim of kernel memory; double paging is charged to whoever evicts, without blocking it,
+but one double-paging read at a time per guest (the next victim it would need is refused).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from sim_core.state import (
     C_SWAP_OUTS,
     C_SWAPCACHE_DROPS,
     C_WRITEBACKS,
+    DP_READ_DONE,
     ESC_CLASS,
     EVICTOR_BALLOON,
     FB_HSTATE,
@@ -85,13 +87,19 @@ from sim_core.writeback import RECLAIM_BATCH, free_frame, reclaim_may_write, sub
 @njit(cache=True)
 def _double_paging_read(w, g, f, t):
     """The host swapped frame f out, and the guest wants to write it: the host must read it
-    back first. Needs a free host frame; False when there is none (try another victim)."""
+    back first. Needs a free host frame; False when there is none (try another victim).
+    The host reads it synchronously, on behalf of the guest's one reclaiming context: while
+    the previous such read for guest g is still in flight (``DP_READ_DONE``), False too, so
+    a guest never has more than one double-paging read outstanding. (Not waiting for it let
+    kswapd, direct reclaim and the balloon submit a read per victim in one pass: hundreds
+    at once, with sampling's 1/R-times-longer reads, until the device's read table was
+    full.)"""
     hs = w.fb[f, FB_HSTATE]
     if hs == BACKED or hs == HOST_WRITEBACK or hs == UNBACKED:
         return True
-    if w.hi[H_FREE] <= 0:
+    if w.hi[H_FREE] <= 0 or w.gf[g, DP_READ_DONE] > t:
         return False
-    dev_read(w, t)
+    w.gf[g, DP_READ_DONE] = dev_read(w, t)
     w.hcnt[HC_READS] += 1
     w.hcnt[HC_SWAP_INS] += 1
     w.cnt[g, C_HOST_FAULTS] += 1

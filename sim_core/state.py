@@ -98,7 +98,8 @@ HOST_FAULT_MS = 4  # CPU time of a host fault beyond the device wait
 STALL_MS = 5  # this tick: time stalled on guest memory (guest PSI)
 IDLE_FROM = 6  # this tick: when the guest ran out of work (tick end when it did not)
 CACHE_COPY_MS = 7  # time of a request served by the host page cache (host.cache_copy_us)
-GF_COLS = 8
+DP_READ_DONE = 8  # when the host's last double-paging read for this guest completes
+GF_COLS = 9
 
 # ---- per-guest counters (cnt) ----------------------------------------------------------------
 C_REFS = 0

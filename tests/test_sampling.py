@@ -173,3 +173,31 @@ def test_a_sampled_512_gib_host_is_built_in_bounded_memory():
 def test_a_rate_out_of_range_names_the_field(rate):
     with pytest.raises(ConfigError, match=r"sampling\.rate"):
         build_config(**{"sampling.rate": rate})
+
+
+def test_a_sampled_host_keeps_one_read_per_guest_context_in_flight():
+    # Each guest has at most one synchronous fault read and one double-paging read (its
+    # reclaim, on a frame the host swapped out) outstanding. Reclaim used to submit a
+    # double-paging read per victim without waiting: with sampling's 1/R-longer reads they
+    # piled up (143 at once here; the 512 GiB / 32-guest host at rate 0.01 overflowed the
+    # device's read table at tick 478).
+    from sim_core import block_device as bd
+
+    n, mem = 4, 1024
+    cfg = build_config(
+        ticks=400,
+        **{
+            "host.mem_mib": int(n * mem / 1.5),
+            "vms.count": n,
+            "vms.mem_mib": mem,
+            "hypervisor.policy": "mom",
+            "sampling.rate": 0.1,
+            "vms.workload_params.footprint_mib": 0.9 * mem,
+        },
+    )
+    sim = Simulation(cfg)
+    most = 0
+    for _ in range(cfg.ticks):
+        sim.step()
+        most = max(most, int(sim.world.dvi[bd.DV_RD_N]))
+    assert most <= 2 * n
