@@ -149,7 +149,8 @@ def test_cooperative_ballooning_beats_blind_host_swapping(host):
     "280k refs/s, host swap-outs 117k vs 129k; cache=writeback: 262k vs 263k, 188k vs 188k. "
     "In the model the storm's feedback through host memory is the host page cache holding "
     "guest writes (test_host_cache.py::test_the_host_page_cache_feeds_the_swap_storm: "
-    "cache=writeback raises host swap-outs 117k -> 188k), not the request buffers.",
+    "cache=writeback raised host swap-outs 117k -> 188k before the double-paging fix of "
+    "2026-12-07, 173k -> 189k after it), not the request buffers.",
 )
 def test_cutting_the_io_buffer_feedback_weakens_the_storm():
     storm = {

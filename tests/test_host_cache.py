@@ -128,10 +128,17 @@ STORM = {"vms.count": 4, "ticks": 80, "host.overcommit": 1.5, "vms.workload": "z
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="NOT SUPPORTED at the 10% bound since the double-paging fix (926c4fb: one "
+    "double-paging read in flight per guest), measured 2026-12-07, 3 seeds: host swap-outs "
+    "189k (writeback) vs 173k (none), +9%; throughput 263k vs 271k refs/s. Before the fix "
+    "cache=none swapped out 117k: the fix raised the baseline, not the cached runs. The "
+    "direction holds; the size of the effect the claim states does not.",
+)
 def test_the_host_page_cache_feeds_the_swap_storm():
     """Guest swap writes land in host memory under cache=writeback, so the host swaps more
-    and the guests run slower than with cache=none (measured 2026-12-06, 3 seeds:
-    host swap-outs 188k vs 117k, throughput 262k vs 283k refs/s)."""
+    (by over 10%) and the guests run slower than with cache=none."""
     keys = ("throughput_mean", "host_swap_outs")
     direct = mean_over_seeds(keys, range(3), **STORM, **{"host.cache": "none"})
     cached_ = mean_over_seeds(keys, range(3), **STORM, **{"host.cache": "writeback"})
