@@ -353,16 +353,12 @@ class FilteredWorkload(Workload):
     sample within ``FILTER_OVERDRAW x n / R`` references); what is drawn beyond ``n`` is
     kept for the next call, so chunking does not change the stream."""
 
-    def __init__(
-        self, full: Workload, sampled: np.ndarray, page_salt: np.uint64, rate: float
-    ) -> None:
+    def __init__(self, full: Workload, sampled: np.ndarray, rate: float) -> None:
         super().__init__(full.params, 0, 0, "")
         self.name = full.name  # type: ignore[misc]
         self.Params = full.Params  # type: ignore[misc]
         self._full = full
         self.sampled = sampled
-        self._salt = page_salt
-        self._bound = threshold(rate)
         self._rate = rate
         self.n_pages = int(sampled.size)
         self.page_kind = np.ascontiguousarray(full.page_kind[sampled])
@@ -375,12 +371,6 @@ class FilteredWorkload(Workload):
         self._full.reset(rng)
         self._position = 0
         self._held = (np.zeros(0, np.int32), np.zeros(0, np.uint8))
-
-    def _keep(self, pages: np.ndarray) -> np.ndarray:
-        keep = page_hash(pages, self._salt) < self._bound
-        if self.n_pages == 1 and not keep.any():  # the one page kept by smallest hash
-            keep = pages == self.sampled[0]
-        return keep
 
     def generate(self, n: int, until_ms: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
         """The next ``n`` sampled references (dense ids, writes), fewer when the full
@@ -395,8 +385,9 @@ class FilteredWorkload(Workload):
             want = min(FILTER_CHUNK, budget, max(1024, int(math.ceil((n - have) / self._rate))))
             full_pages, full_writes = self._full.generate(want, until_ms)
             budget -= want
-            keep = self._keep(full_pages)
-            _, dense = dense_ids(self.sampled, full_pages[keep].astype(np.int64))
+            # Membership in the sampled set is the hash test (and keeps the one page of a
+            # guest whose hash sampled none).
+            keep, dense = dense_ids(self.sampled, np.asarray(full_pages, np.int64))
             pages.append(dense.astype(np.int32))
             writes.append(np.asarray(full_writes)[keep].astype(np.uint8))
             have += int(dense.size)
@@ -438,4 +429,4 @@ def sample_workload(full: Workload, seed: int, guest: int, rate: float) -> Workl
     sampled = sampled_pages(int(full.n_pages), page_salt, rate)
     if isinstance(full, _IndependentWorkload):
         return SampledIndependentWorkload(full, sampled)
-    return FilteredWorkload(full, sampled, page_salt, rate)
+    return FilteredWorkload(full, sampled, rate)

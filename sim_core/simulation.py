@@ -169,6 +169,8 @@ class Simulation:
             self.ref_share = np.array([sampling.reference_share(wl, sc) for wl in self.workloads])
             self.ref_ms = self.ref_ms / self.ref_share
         self.ref_capacity = np.ceil(cfg.tick_ms / self.ref_ms).astype(np.int64) + 2
+        # How far one guest may run ahead of the others: dilated like the per-event costs.
+        self.quantum_ms = faults.QUANTUM_MS if sc is None else sc.time(faults.QUANTUM_MS)
         host_frames = cfg.pages(cfg.host_mem_mib - cfg.host.reserve_mib)
         if sc is not None:
             host_frames = sc.pages(host_frames)
@@ -344,11 +346,7 @@ class Simulation:
         t0 = self.tick * cfg.tick_ms
         t_end = t0 + cfg.tick_ms
         self._refill_references()
-        if self.scale is None:
-            faults.run_tick(w, t0, cfg.tick_ms, SLICES_PER_TICK)
-        else:  # the scheduling quantum is dilated like the per-event costs
-            quantum = self.scale.time(faults.QUANTUM_MS)
-            faults.run_tick(w, t0, cfg.tick_ms, SLICES_PER_TICK, quantum)
+        faults.run_tick(w, t0, cfg.tick_ms, SLICES_PER_TICK, self.quantum_ms)
         host_was_short = w.hi[H_FREE] < self.host_low
         self.monitor.tick(t_end / 1000.0)
         if self.tick % self.decide_every == 0:

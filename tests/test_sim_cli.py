@@ -106,3 +106,16 @@ def test_a_config_file_that_is_not_utf8_is_one_line_naming_it(balloonlab_cli, tm
     code, out, err = balloonlab_cli("sim", "--config", str(bad))
     assert code == 2
     assert str(bad) in err and "UTF-8" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_datacenter_builds_the_sampled_512_gib_host_in_its_own_process():
+    from harness import bench
+
+    got = bench.bench_datacenter(ticks=3)
+    assert (got["host_gib"], got["guests"], got["guest_gib"], got["rate"]) == (512, 32, 20, 0.01)
+    assert got["scenario"] == "benign" and got["ticks"] == 3
+    assert got["simulated_seconds"] == pytest.approx(0.3) and got["seconds"] > 0
+    # Memory is an upper bound (the target), not a timing: the process is the run's own.
+    assert 0 < got["peak_rss_bytes"] < got["rss_target_bytes"] == 2 * 1024**3
+    assert got["rss_meets_target"] is True
+    assert {"speed_target", "speed_meets_target", "host_swap_outs"} <= set(got)

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from harness import cli_spec, limits, options
 from harness.cli import app
+from harness.commands.run import EXECUTORS
 from harness.driver import run_sweep
 from harness.errors import UserError
 from harness.overrides import parse_overrides
@@ -112,7 +113,7 @@ def validate_sampling_command(
 
     Example: balloonlab validate-sampling --set vms.mem_mib=1024 --set vms.workload=db
     """
-    if executor not in ("ray", "local"):
+    if executor not in EXECUTORS:
         raise UserError(f"--executor must be ray or local, got {executor!r}")
     if replicates < 1:
         raise UserError(f"--replicates must be >= 1, got {replicates}")
