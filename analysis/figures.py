@@ -251,15 +251,17 @@ def draw_fig02_esc(rows: Rows, path: Path | str, *, quick: bool = False) -> Path
         ax.set_ylim(0, 1)
         _legend(ax, fontsize="x-small")
         for col, (metric, label) in enumerate(
-            (("faults", "page faults (count)"), ("writebacks", "write-backs (pages)")), start=1
-        ):
+            (("faults_per_1000_refs", "faults per 1000 references"),
+             ("writebacks_per_1000_refs", "write-backs per 1000 references")),
+            start=1,
+        ):  # fmt: skip
             ax = axes[w][col]
             for policy, group in _series(mine, "policy", "cache_mib").items():
                 _ci_plot(ax, group, "cache_mib", metric, marker="o", label=policy,
                          color=POLICY_COLORS.get(policy),
                          linestyle="--" if policy == "opt" else "-")  # fmt: skip
             _log2_axis(ax, (_num(r["cache_mib"]) for r in mine))
-            ax.set_title(f"{workload}: {metric}", fontsize="medium")
+            ax.set_title(f"{workload}: {label}", fontsize="medium")
             ax.set_xlabel("cache size (MiB)")
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
@@ -275,11 +277,11 @@ def draw_fig03_ws_vs_file_first(rows: Rows, path: Path | str, *, quick: bool = F
     fig, axes = _new("fig03_ws_vs_file_first", ncols=2, size=(11.0, 4.5))
     for policy, group in _series(rows, "guest_policy", "balloon_mib").items():
         color = POLICY_COLORS.get(policy)
-        _ci_plot(axes[0][0], group, "balloon_mib", "major_faults", marker="o", label=policy,
-                 color=color)  # fmt: skip
+        _ci_plot(axes[0][0], group, "balloon_mib", "major_faults_per_1000_refs", marker="o",
+                 label=policy, color=color)  # fmt: skip
         _ci_plot(axes[0][1], group, "balloon_mib", "throughput", 1e-3, marker="o",
                  label=policy, color=color)  # fmt: skip
-    axes[0][0].set_ylabel("guest major faults (count per run)")
+    axes[0][0].set_ylabel("guest major faults per 1000 references")
     axes[0][1].set_ylabel("throughput (thousand references/s)")
     for ax in axes[0]:
         ax.set_xlabel("balloon size (MiB of a 256 MiB guest)")
@@ -343,14 +345,14 @@ def draw_fig05_swap_storm(rows: Rows, path: Path | str, *, quick: bool = False) 
 
 
 def draw_fig06_nested_swapping(rows: Rows, path: Path | str, *, quick: bool = False) -> Path:
-    """Nested faults (count and per 1000 guest swap-outs) against overcommit."""
+    """Nested faults (per 1000 references and per 1000 guest swap-outs) against overcommit."""
     fig, axes = _new("fig06_nested_swapping", ncols=2, size=(11.0, 4.5))
     for pinned, group in _series(rows, "pinned", "overcommit").items():
         label = "swap blocks pinned" if pinned else "not pinned"
         style = {"marker": "o", "color": "tab:green" if pinned else "tab:red", "label": label}
-        _ci_plot(axes[0][0], group, "overcommit", "nested_faults", **style)
+        _ci_plot(axes[0][0], group, "overcommit", "nested_per_1000_refs", **style)
         _ci_plot(axes[0][1], group, "overcommit", "nested_per_1000_swap_outs", **style)
-    axes[0][0].set_ylabel("nested faults (count per run)")
+    axes[0][0].set_ylabel("nested faults per 1000 references")
     axes[0][1].set_ylabel("nested faults per 1000 guest swap-outs")
     for ax in axes[0]:
         ax.set_xlabel("host overcommit (guest memory / host memory)")

@@ -9,7 +9,9 @@ A warm start puts the world where it would be after running a while, with no kno
 component could not have: each guest's pages are loaded in the guest's own first-touch
 order (references drawn from its workload), and the host backs frames in the order the
 guests first touched them; what does not fit the host went to host swap, chosen blindly
-(uniformly at random, as a blind reclaimer would have).
+(uniformly at random, as a blind reclaimer would have). A guest that zeroes its memory
+at boot (``vms.zero_at_boot``, as Windows does) has written every frame: the host backs the
+free ones too, and only the guest knows they hold nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sim_core.host_memory import back_frame
 from sim_core.policies import ESC, esc_note_cleared, on_load
 from sim_core.state import (
     ANON,
+    F_LO,
     FB_HSLOT,
     FB_HSTATE,
     FB_KIND,
@@ -85,6 +88,12 @@ def warm_load(w, g, pages, count):
         if pol == ESC:
             esc_note_cleared(w, g, f)
     return frames
+
+
+def free_frames(w, g) -> np.ndarray:
+    """Guest g's free frames (int64), in the order its allocator will hand them out."""
+    lo = int(w.gi[g, F_LO])
+    return w.stk[lo : lo + int(w.gi[g, FREE_TOP])][::-1].astype(np.int64)
 
 
 @njit(cache=True)

@@ -117,6 +117,13 @@ class VMConfig:
         True, "", "the balloon gives pages back before the guest runs out "
         "(VIRTIO_BALLOON_F_DEFLATE_ON_OOM)",
     )  # fmt: skip
+    zero_at_boot: bool = knob(
+        False, "", "the guest writes every frame of its memory at boot, so the host backs "
+        "all of it while the guest holds most of it free: idle memory only the guest knows is "
+        "free (capped at what host memory plus host swap can hold)",
+        source="Windows zeroes all guest memory at boot (Virtuozzo, US patent 10761872 B1, "
+        "'Windows memory reduction at boot time'); Linux does likewise with init_on_free=1",
+    )  # fmt: skip
     free_page_reporting: bool = knob(
         False, "", "report free 2 MiB chunks to the host, which unbacks them "
         "(VIRTIO_BALLOON_F_REPORTING; off by default as in QEMU)",

@@ -372,6 +372,11 @@ class FilteredWorkload(Workload):
         self._position = 0
         self._held = (np.zeros(0, np.int32), np.zeros(0, np.uint8))
 
+    def reseed_stream(self, rng: np.random.Generator) -> None:
+        """The full workload's stream reseeded; nothing held over."""
+        self._full.reseed_stream(rng)
+        self._held = (np.zeros(0, np.int32), np.zeros(0, np.uint8))
+
     def generate(self, n: int, until_ms: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
         """The next ``n`` sampled references (dense ids, writes), fewer when the full
         stream runs dry before ``until_ms``."""

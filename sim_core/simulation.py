@@ -224,7 +224,7 @@ class Simulation:
             w.hi[H_SWAP_CAP] = sc.pages(int(w.hi[H_SWAP_CAP]))
             iobuf = sc.per_event_pages(iobuf)
         w.hi[H_IOBUF_PER_REQ_PPM] = int(round(iobuf * 1_000_000))
-        self._boot(seeds[n : 2 * n])
+        self._boot(seeds[:n], seeds[n : 2 * n])
         self.controller = self._make_controller()
         c = self.controller
         interval_s = cfg.hypervisor.interval_s or float(getattr(c, "interval_s", 1.0))
@@ -265,7 +265,7 @@ class Simulation:
         wl.reset(np.random.default_rng(seed))
         return wl
 
-    def _boot(self, warm_seeds) -> None:
+    def _boot(self, workload_seeds, warm_seeds) -> None:
         """Boot-sized kernel frames, then (warm start) first-touch loading and backing."""
         cfg, w = self.cfg, self.world
         loaded = []
@@ -282,9 +282,18 @@ class Simulation:
             if room.sum() > budget:  # everything must fit in host memory plus host swap
                 room = np.floor(room * budget / room.sum()).astype(np.int64)
             for g in range(len(cfg.vms)):
-                order = self._first_touches(g, warm_seeds[g], int(room[g]))
+                order = self._first_touches(g, workload_seeds[g], warm_seeds[g], int(room[g]))
                 frames = boot.warm_load(w, g, order, int(room[g]))
                 loaded[g] = np.concatenate([loaded[g], frames])
+        zeroing = [g for g, vm in enumerate(cfg.vms) if vm.zero_at_boot]
+        if zeroing:  # every frame still free was written at boot: the host backs it too
+            host_room = int(w.hi[H_TOTAL]) - self.host_high + int(w.hi[H_SWAP_CAP])
+            left = max(0, host_room - sum(len(x) for x in loaded))
+            free = {g: boot.free_frames(w, g) for g in zeroing}
+            total = sum(len(f) for f in free.values())
+            for g, frames in free.items():  # past the host's memory and swap: pro rata
+                keep = len(frames) if total <= left else int(len(frames) * left // total)
+                loaded[g] = np.concatenate([loaded[g], frames[:keep]])
         # The host backs frames in the order they were first touched, round-robin over
         # guests; what does not fit went to host swap, chosen blindly.
         ends = np.cumsum([len(f) for f in loaded]).astype(np.int64)
@@ -298,15 +307,18 @@ class Simulation:
             swapped[self.rng.choice(len(frames), len(frames) - fit, replace=False)] = True
         boot.warm_host(w, frames, swapped)
 
-    def _first_touches(self, g: int, seed, count: int) -> np.ndarray:
+    def _first_touches(self, g: int, workload_seed, warm_seed, count: int) -> np.ndarray:
         """The first ``count`` distinct pages of guest g in the order its workload first
-        touches them, among its first ``count * WARM_REFS_PER_PAGE`` references (drawn from
-        a copy of the workload, so the run's own reference stream is untouched). Drawn in
-        chunks, which give the same stream: the draws of a whole guest's worth at once
-        would take several times the memory of the world."""
+        touches them, among its first ``count * WARM_REFS_PER_PAGE`` references. They are
+        drawn from a copy of the run's workload (same layout: the same pages are hot) whose
+        stream is reseeded with ``warm_seed``, so the warm start neither consumes nor
+        foresees the run's own references. Drawn in chunks, which give the same stream: the
+        draws of a whole guest's worth at once would take several times the memory of the
+        world."""
         if count <= 0:
             return np.zeros(0, np.int32)
-        wl = self._workload(g, seed)
+        wl = self._workload(g, workload_seed)
+        wl.reseed_stream(np.random.default_rng(warm_seed))
         seen = np.zeros(wl.n_pages, np.bool_)
         order: list[np.ndarray] = []
         found = 0

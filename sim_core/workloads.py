@@ -200,6 +200,13 @@ class Workload(ABC):
         self._position = 0
         self._reset(layout)
 
+    def reseed_stream(self, rng: np.random.Generator) -> None:
+        """Keep the layout (which page is hot), draw the references and writes from ``rng``
+        from now on: an independent stream over the same pages, as a second run of the same
+        program would make."""
+        self._require_reset()
+        self._pick_rng, self._writes_rng = _child_generators(rng, 2)
+
     def generate(self, n: int, until_ms: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
         """The next ``n`` references: page ids (int32 in [0, n_pages)) and writes (uint8).
 

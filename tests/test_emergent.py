@@ -76,6 +76,7 @@ CONFIGS = st.fixed_dictionaries(
         "vms.guest_policy": st.sampled_from(["esc", "clock", "lru", "fifo", "ws"]),
         "vms.dirty_ratio": st.sampled_from([2.0, 20.0]),
         "vms.free_page_reporting": st.booleans(),
+        "vms.zero_at_boot": st.booleans(),
         "hypervisor.policy": st.sampled_from(
             ["none", "mom", "aggressive", "ws", "static", "esx", "pff"]
         ),

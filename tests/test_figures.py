@@ -158,11 +158,11 @@ def with_reps(
 REPLICATED: dict[str, dict] = {
     "fig01_io_amplification": {"columns": ("reclaim_io", "throughput", "reclaim_io_per_s")},
     "fig02_esc": {"columns": ("faults", "writebacks", "evict_00", "evict_01", "evict_10",
-                              "evict_11")},
-    "fig03_ws_vs_file_first": {"columns": ("major_faults", "throughput")},
+                              "evict_11", "faults_per_1000_refs", "writebacks_per_1000_refs")},
+    "fig03_ws_vs_file_first": {"columns": ("major_faults_per_1000_refs", "throughput")},
     "fig04_push_pull": {"columns": ("host_swap_rate", "guest_fault_rate")},
     "fig05_swap_storm": {"columns": ("io_buffers_mib", "host_swap_rate"), "runs": True},
-    "fig06_nested_swapping": {"columns": ("nested_faults",)},
+    "fig06_nested_swapping": {"columns": ("nested_per_1000_refs",)},
     "fig07_deadlock": {"columns": ()},
     "fig08_economics": {"columns": ("profit_per_host_hour",)},
     "fig09_balloon_overhead": {"columns": ("throughput",)},
@@ -201,17 +201,20 @@ def fig02(esc_writebacks: float = 100.0) -> list[dict]:
             rows.append({
                 "workload": "db", "cache_mib": cache, "policy": policy,
                 "faults": faults * scale, "writebacks": wb * scale,
+                "faults_per_1000_refs": faults * scale / 10,
+                "writebacks_per_1000_refs": wb * scale / 10,
                 "evict_00": 80.0 if esc else 0.0, "evict_01": 20.0 if esc else 0.0,
                 "evict_10": 0.0, "evict_11": 0.0,
             })  # fmt: skip
     return rows
 
 
-def fig03(ws_throughput: float = 100_000.0) -> list[dict]:
-    cells = (("ws", 0, 0, 200_000.0), ("file_first", 0, 0, 200_000.0),
-             ("ws", 64, 100, ws_throughput), ("file_first", 64, 1000, 40_000.0))  # fmt: skip
+def fig03(ws_throughput: float = 100_000.0, ws_faults: float = 0.2) -> list[dict]:
+    """Major faults per 1000 references: ws ``ws_faults``, file_first 5 at a 64 MiB balloon."""
+    cells = (("ws", 0, 0.0, 200_000.0), ("file_first", 0, 0.0, 200_000.0),
+             ("ws", 64, ws_faults, ws_throughput), ("file_first", 64, 5.0, 40_000.0))  # fmt: skip
     return [
-        {"guest_policy": p, "balloon_mib": b, "major_faults": f, "throughput": t}
+        {"guest_policy": p, "balloon_mib": b, "major_faults_per_1000_refs": f, "throughput": t}
         for p, b, f, t in cells
     ]
 
@@ -242,7 +245,12 @@ def fig06(pinned_worst: float = 50.0) -> list[dict]:
     plain = {0.5: 0.0, 1.0: 300.0, 1.6: 100.0}
     pinned = {0.5: 0.0, 1.0: pinned_worst, 1.6: 20.0}
     return [
-        {"overcommit": oc, "pinned": pin, "nested_faults": n, "nested_per_1000_swap_outs": n / 10}
+        {
+            "overcommit": oc,
+            "pinned": pin,
+            "nested_per_1000_refs": n / 100,
+            "nested_per_1000_swap_outs": n / 10,
+        }
         for pin, table in ((False, plain), (True, pinned))
         for oc, n in table.items()
     ]
@@ -580,3 +588,11 @@ def test_figure_queries_carry_their_replicates(name, tiny_store):
             assert all(v is None or isinstance(v, float | int) for v in row[key])
         if "run_ids" in row:
             assert len(set(row["run_ids"])) == row["runs"]
+
+
+def test_fig03_compares_faults_per_1000_references_not_counts():
+    """ws faulting more per reference than file_first fails, whatever its throughput."""
+    claim = claims.CHECKS["fig03_ws_vs_file_first"](replicated("fig03_ws_vs_file_first",
+                                                               fig03(ws_faults=8.0)))  # fmt: skip
+    assert claim.verdict == NOT_SUPPORTED
+    assert any("per 1000 refs" in c and not held for c, held in claim.conditions)

@@ -235,3 +235,70 @@ def test_a_fault_with_only_writeback_to_wait_for_blocks_and_retries():
     assert status == BLOCKED and wake > t  # direct reclaim started writes and must wait
     assert w.gi[0, S.N_RECLAIM] > 0 and w.cnt[0, S.C_DIRECT_WAITS] == 1
     assert not violations(w)
+
+
+def test_the_warm_start_loads_the_pages_the_run_itself_finds_hot():
+    """Its first touches come from the run's own workload (same layout), reseeded: a guest
+    with room for 30% of a zipf footprint holds most of the run's references. A warm start
+    drawn from a differently laid-out copy held about 30% (the regression this catches)."""
+    sim = Simulation(
+        build_config(
+            {},
+            ticks=1,
+            seed=3,
+            **{
+                "vms.count": 1,
+                "vms.mem_mib": 16,
+                "vms.workload": "zipf",
+                "vms.workload_params.footprint_mib": 48,
+            },
+        )
+    )
+    w, wl = sim.world, sim.workloads[0]
+    lo, hi = int(w.gi[0, S.P_LO]), int(w.gi[0, S.P_HI])
+    resident = w.pb[lo:hi, S.PB_STATE] == S.RESIDENT
+    assert 0.2 < resident.mean() < 0.4  # room for about a third of the footprint
+    share = float(wl.page_probabilities()[resident].sum())
+    assert share > 0.6, share
+
+
+def _booted(zero_at_boot: bool, **extra) -> Simulation:
+    return Simulation(
+        build_config(
+            {},
+            ticks=40,
+            **{
+                "vms.count": 1,
+                "vms.mem_mib": 16,
+                "vms.workload": "zipf",
+                "vms.workload_params.footprint_mib": 4,
+                "host.overcommit": 0.5,
+                "vms.zero_at_boot": zero_at_boot,
+            }
+            | extra,
+        )
+    )
+
+
+def test_a_guest_that_zeroes_its_memory_at_boot_is_all_backed_yet_mostly_free():
+    zeroed, plain = _booted(True).world, _booted(False).world
+    frames = int(zeroed.gi[0, S.F_HI] - zeroed.gi[0, S.F_LO])  # 4096 frames of 4 KiB
+    assert int(zeroed.gi[0, S.N_BACKED]) == frames  # the host backs every frame ...
+    assert int(zeroed.gi[0, S.N_FREE]) > frames // 2  # ... most of which the guest holds free
+    assert int(plain.gi[0, S.N_BACKED]) < frames // 2  # untouched frames stay unbacked
+    assert int(plain.gi[0, S.N_FREE]) == int(zeroed.gi[0, S.N_FREE])
+    assert not violations(zeroed)
+
+
+def test_a_balloon_takes_zeroed_free_memory_from_the_host_without_io():
+    """8 MiB of balloon on a guest with 12 MiB free: the host unbacks 2048 frames and the
+    guest writes nothing."""
+    sim = _booted(True, **{"hypervisor.policy": "static", "vms.balloon_mib": 8})
+    backed = int(sim.world.gi[0, S.N_BACKED])
+    for _ in range(sim.cfg.ticks):
+        sim.step()
+    w = sim.world
+    assert int(w.gi[0, S.N_BALLOONED]) == 2048
+    assert int(w.gi[0, S.N_BACKED]) <= backed - 2048
+    summary = sim.summary(0.0)
+    assert summary["guest_swap_outs"] == 0 and summary["host_swap_outs"] == 0
