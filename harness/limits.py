@@ -225,8 +225,8 @@ def time_phrase(config: Any) -> str:
     fast, slow = refs / FAST_REFS_PER_S, refs / SLOW_REFS_PER_S
     sampled = "" if config.sampling.rate == 1.0 else f" (sampled at {config.sampling.rate:g})"
     return (
-        f"for up to {refs / 1e6:,.0f}M guest references{sampled}, {_duration(fast)} to "
-        f"{_duration(slow)} of one core"
+        f"for up to {refs / 1e6:,.0f}M guest references{sampled}, {duration(fast)} to "
+        f"{duration(slow)} of one core"
     )
 
 
@@ -235,7 +235,8 @@ def estimate_line(config: Any) -> str:
     return f"this run needs ~{human_bytes(estimate_run_bytes(config))} and, {time_phrase(config)}"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """Seconds as '42 s', '17 min' or '3.1 h'."""
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:

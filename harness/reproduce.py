@@ -24,6 +24,7 @@ import copy
 import time
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,47 @@ def neighbourhood_spec(figure: FigureDef) -> SweepSpec:
 def quick_spec(name: str) -> SweepSpec:
     """The quick spec of a figure by name."""
     return figure_spec(select(name)[0], quick=True)
+
+
+# ---- the plan: what a reproduction would run -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedSweep:
+    """One sweep of a reproduction before it runs: its runs and their compute estimate."""
+
+    figure: str
+    sweep: str
+    runs: int
+    references: int  # upper bound on guest references over every run (host mode)
+    error: str = ""
+
+    @property
+    def core_seconds(self) -> tuple[float, float]:
+        """Compute time on one core: with no memory pressure, and with every guest
+        thrashing (``harness.limits``' two rates)."""
+        return (self.references / limits.FAST_REFS_PER_S,
+                self.references / limits.SLOW_REFS_PER_S)  # fmt: skip
+
+
+def plan(only: str | None = None, *, quick: bool = False) -> list[PlannedSweep]:
+    """Every sweep ``reproduce`` would run (a full one adds the neighbourhoods), with run
+    counts and references, in the order it runs them; stored runs are not looked at."""
+    planned: list[PlannedSweep] = []
+    for figure in select(only, quick):
+        builders = [(figure.sweep(quick), lambda f=figure: figure_spec(f, quick))]
+        if not quick and figure.robustness:
+            builders.append((figure.name + NEIGHBOURHOOD_SUFFIX,
+                             lambda f=figure: neighbourhood_spec(f)))  # fmt: skip
+        for name, build in builders:
+            try:
+                spec = build()
+            except UserError as exc:
+                planned.append(PlannedSweep(figure.name, name, 0, 0, str(exc)))
+                continue
+            refs = sum(limits.estimated_references(r.config) for r in spec.runs)
+            planned.append(PlannedSweep(figure.name, spec.name, len(spec.runs), refs))
+    return planned
 
 
 # ---- the whole reproduction ----------------------------------------------------------------

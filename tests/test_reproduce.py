@@ -345,3 +345,32 @@ def test_bad_input_is_one_line_and_runs_nothing(args, needle, tmp_path, balloonl
     assert len(err.strip().splitlines()) == 1 and needle in err
     assert "Traceback" not in out + err
     assert not results.exists() and not (tmp_path / "o").exists()
+
+
+def test_reproduce_plan_lists_every_sweep_and_runs_nothing(tmp_path, monkeypatch):
+    """--plan expands every sweep a reproduction runs (full: with the neighbourhoods),
+    counts runs and references, and writes nothing."""
+    from typer.testing import CliRunner
+
+    from harness import cli
+
+    cli._register()
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    full = runner.invoke(cli.app, ["reproduce", "--plan", "--json"])
+    assert full.exit_code == 0, full.output
+    out = json.loads(full.stdout)
+    names = {s["sweep"] for s in out["sweeps"]}
+    for figure in FIGURES:
+        if figure.robustness:
+            assert figure.name + "-neighbourhood" in names
+        assert figure.name in names
+    by_name = {s["sweep"]: s for s in out["sweeps"]}
+    assert by_name["controllers"]["runs"] == len(figure_spec(select("controllers")[0]).runs)
+    assert out["total"]["runs"] == sum(s["runs"] for s in out["sweeps"])
+    lo, hi = out["total"]["core_seconds"]
+    assert 0 < lo < hi
+    quick = json.loads(runner.invoke(cli.app, ["reproduce", "--plan", "--quick", "--json"]).stdout)
+    assert all(s["sweep"].endswith("-quick") for s in quick["sweeps"])
+    assert quick["total"]["runs"] < out["total"]["runs"] / 10
+    assert list(tmp_path.iterdir()) == []  # no results, no reproduction directory

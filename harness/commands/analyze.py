@@ -183,6 +183,41 @@ def _stream(columns: list[str], batches: Any, fmt: str) -> None:
     out.write("\n]\n" if not first else "]\n")
 
 
+def _print_plan(only: str | None, quick: bool, json_out: bool) -> None:
+    """The sweeps a reproduction would run, with runs and compute time, and the total."""
+    import os
+
+    from harness.reproduce import plan
+
+    planned = plan(only, quick=quick)
+    cores = os.cpu_count() or 1
+    fast = sum(p.core_seconds[0] for p in planned)
+    slow = sum(p.core_seconds[1] for p in planned)
+    runs = sum(p.runs for p in planned)
+    if json_out:
+        rows = [{"figure": p.figure, "sweep": p.sweep, "runs": p.runs,
+                 "references": p.references, "core_seconds": list(p.core_seconds),
+                 "error": p.error or None} for p in planned]  # fmt: skip
+        total = {"runs": runs, "core_seconds": [fast, slow], "cores": cores}
+        typer.echo(json.dumps({"sweeps": rows, "total": total}, indent=2))
+        return
+    table = Table()
+    for column in ("sweep", "runs", "guest references", "one core"):
+        table.add_column(column, overflow="fold")
+    for p in planned:
+        lo, hi = p.core_seconds
+        cost = p.error or (f"{limits.duration(lo)} to {limits.duration(hi)}" if hi else "< 1 min")
+        table.add_row(p.sweep, str(p.runs), f"{p.references / 1e9:.2f}G", cost)
+    Console().print(table)
+    typer.echo(
+        f"total: {runs} runs, {limits.duration(fast)} to {limits.duration(slow)} of one core; "
+        f"on this machine's {cores} cores {limits.duration(fast / cores)} to "
+        f"{limits.duration(slow / cores)} (host-mode runs at {limits.FAST_REFS_PER_S / 1e6:.0f}M"
+        f" to {limits.SLOW_REFS_PER_S / 1e6:.0f}M references/s; replay and locks runs are "
+        f"not counted)"
+    )
+
+
 def _verdict_table(outcomes) -> None:
     colors = {"SUPPORTED": "green", "NO DATA": "yellow"}
     table = Table()
@@ -250,6 +285,9 @@ def reproduce_command(
     address: str | None = options.ADDRESS,
     executor: str = options.EXECUTOR,
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
+    show_plan: bool = typer.Option(
+        False, "--plan", help="Only list the sweeps it would run: runs and compute estimate."
+    ),
 ) -> None:
     """Run every figure sweep, draw every figure, check its claim, write the report.
 
@@ -260,6 +298,8 @@ def reproduce_command(
     finish in minutes.
 
     Example: balloonlab reproduce --quick --out reproduction
+
+    Example: balloonlab reproduce --plan (what a full reproduction would cost)
     """
     from analysis.paper import select
     from harness.reproduce import reproduce
@@ -269,6 +309,9 @@ def reproduce_command(
     if address is not None and executor != "ray":
         raise UserError("--address joins a Ray cluster: use it with --executor ray")
     select(only)  # an unknown figure fails before anything runs
+    if show_plan:
+        _print_plan(only, quick, json_out)
+        return
 
     def log(message: str) -> None:
         typer.echo(message, err=True)
