@@ -90,8 +90,8 @@ CLAIMS: dict[str, str] = {
     ),
     "fig03_ws_vs_file_first": (
         "Under balloon pressure on the `db` workload, the working-set guest policy keeps the "
-        "hot buffer cache: fewer major faults and higher throughput than file_first at "
-        "every balloon size where file_first faults."
+        "hot buffer cache: fewer major faults per 1,000 references and higher throughput "
+        "than file_first at every balloon size where file_first faults."
     ),
     "fig04_push_pull": (
         "A larger balloon moves pressure from the host to the guest: host swapping at the "
@@ -104,8 +104,9 @@ CLAIMS: dict[str, str] = {
         "as high as under ws and mom, and the host swaps out more pages."
     ),
     "fig06_nested_swapping": (
-        "Nested faults come with host pressure - fewer at the lowest overcommit than at "
-        "the worst - and pinning thrashing guests' swap blocks removes at least half of them."
+        "Nested faults come with host pressure - fewer per 1,000 references at the lowest "
+        "overcommit than at the worst - and pinning thrashing guests' swap blocks removes at "
+        "least half of them."
     ),
     "fig07_deadlock": (
         "Two deadlocks, each removed by its own fix. The hypervisor-lock cycle (through "

@@ -121,8 +121,9 @@ class VMConfig:
         False, "", "the guest writes every frame of its memory at boot, so the host backs "
         "all of it while the guest holds most of it free: idle memory only the guest knows is "
         "free (capped at what host memory plus host swap can hold)",
-        source="Windows zeroes all guest memory at boot (Virtuozzo, US patent 10761872 B1, "
-        "'Windows memory reduction at boot time'); Linux does likewise with init_on_free=1",
+        source="the Windows zero page thread touches free memory (Waldspurger OSDI 2002 fig. 6, "
+        "'ZPT'); Windows zeroes all guest memory at boot (Virtuozzo, US patent 10761872 B1); "
+        "Linux zeroes freed pages with init_on_free=1",
     )  # fmt: skip
     free_page_reporting: bool = knob(
         False, "", "report free 2 MiB chunks to the host, which unbacks them "

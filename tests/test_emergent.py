@@ -145,9 +145,9 @@ IDLE_REASON = (
     "NOT SUPPORTED by the model (measured 2026-12-07, 5 seeds, overcommit 1.3, 60 s): every "
     "policy runs at native speed in the steady half (zipf 1.00M refs/s; db 999.5k, esx "
     "999.5k), and mom and ws are identical to none in reclaim I/O (zipf 125k, db 110k; esx "
-    "107k/89k): the host writes the zeroed idle frames out once, early, which costs no "
-    "steady-state throughput, and mom's first decision (after 10 s, 5% per 10 s) comes after "
-    "the host has already reclaimed them."
+    "107k/89k): the host cannot hold every zeroed frame at boot, and its blind choice settles "
+    "within 5 s (zipf, none: all 57.5k host swap-outs and the only slowdown, 699k refs/s, fall "
+    "in the first 5 s; native after), before mom's first decision at 10 s."
 )
 
 
@@ -184,13 +184,13 @@ def test_a_guest_zeroing_its_memory_gives_the_host_idle_memory_to_reclaim():
 
 @pytest.mark.xfail(
     strict=True,
-    reason="NOT SUPPORTED (measured 2026-12-07, 3 seeds): the bounded request table holds at "
-    "most ~1 MiB of host I/O buffers, so cutting them changes nothing - cache=none: 283k vs "
-    "280k refs/s, host swap-outs 117k vs 129k; cache=writeback: 262k vs 263k, 188k vs 188k. "
-    "In the model the storm's feedback through host memory is the host page cache holding "
-    "guest writes (test_host_cache.py::test_the_host_page_cache_feeds_the_swap_storm: "
-    "cache=writeback raised host swap-outs 117k -> 188k before the double-paging fix of "
-    "2026-12-07, 173k -> 189k after it), not the request buffers.",
+    reason="NOT SUPPORTED (measured 2026-12-07 after the warm-start fix, 3 seeds): the "
+    "bounded request table holds at most ~1 MiB of host I/O buffers, so cutting them changes "
+    "nothing - cache=none: 268.7k vs 270.3k refs/s with io_buffer_kib=0, host swap-outs "
+    "166.7k vs 167.6k; cache=writeback: 264.7k vs 266.0k, 188.0k vs 187.7k. In the model the "
+    "storm's feedback through host memory is the host page cache holding guest writes "
+    "(test_host_cache.py::test_the_host_page_cache_feeds_the_swap_storm: cache=writeback "
+    "raises host swap-outs from 166.7k to 188.0k), not the request buffers.",
 )
 def test_cutting_the_io_buffer_feedback_weakens_the_storm():
     storm = {
