@@ -136,6 +136,17 @@ def quick_spec(name: str) -> SweepSpec:
     return figure_spec(select(name)[0], quick=True)
 
 
+def _sweep_builders(
+    figure: FigureDef, quick: bool, neighbourhoods: bool
+) -> list[tuple[str, Callable[[], SweepSpec]]]:
+    """The sweeps a reproduction runs for ``figure``, by name, each with the function that
+    builds its spec: the figure's own, then (with ``neighbourhoods``) its neighbourhood."""
+    builders = [(figure.sweep(quick), lambda: figure_spec(figure, quick))]
+    if neighbourhoods and figure.robustness:
+        builders.append((figure.name + NEIGHBOURHOOD_SUFFIX, lambda: neighbourhood_spec(figure)))
+    return builders
+
+
 # ---- the plan: what a reproduction would run -------------------------------------------------
 
 
@@ -162,11 +173,7 @@ def plan(only: str | None = None, *, quick: bool = False) -> list[PlannedSweep]:
     counts and references, in the order it runs them; stored runs are not looked at."""
     planned: list[PlannedSweep] = []
     for figure in select(only, quick):
-        builders = [(figure.sweep(quick), lambda f=figure: figure_spec(f, quick))]
-        if not quick and figure.robustness:
-            builders.append((figure.name + NEIGHBOURHOOD_SUFFIX,
-                             lambda f=figure: neighbourhood_spec(f)))  # fmt: skip
-        for name, build in builders:
+        for name, build in _sweep_builders(figure, quick, neighbourhoods=not quick):
             try:
                 spec = build()
             except UserError as exc:
@@ -197,11 +204,7 @@ def run_figure_sweeps(
     loaded: list[tuple[FigureDef, SweepSpec]] = []
     records: list[SweepRun] = []
     for figure in selected:
-        builders = [(figure.sweep(quick), lambda f=figure: figure_spec(f, quick))]
-        if neighbourhoods and figure.robustness:
-            builders.append((figure.name + NEIGHBOURHOOD_SUFFIX,
-                             lambda f=figure: neighbourhood_spec(f)))  # fmt: skip
-        for sweep_name, build in builders:
+        for sweep_name, build in _sweep_builders(figure, quick, neighbourhoods):
             try:
                 loaded.append((figure, build()))
             except UserError as exc:

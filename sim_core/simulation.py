@@ -275,8 +275,8 @@ class Simulation:
             boot.boot_kernel(w, g, kernel)
             lo = int(w.gi[g, F_LO])
             loaded.append(np.arange(lo, lo + kernel, dtype=np.int64))  # touched at boot
+        host_room = int(w.hi[H_TOTAL]) - self.host_high + int(w.hi[H_SWAP_CAP])
         if cfg.warm_start:
-            host_room = int(w.hi[H_TOTAL]) - self.host_high + int(w.hi[H_SWAP_CAP])
             room = np.maximum(0, self.mem_pages - w.gi[:, N_KERNEL] - w.gi[:, FREE_HIGH])
             budget = max(0, host_room - sum(len(x) for x in loaded))
             if room.sum() > budget:  # everything must fit in host memory plus host swap
@@ -287,7 +287,6 @@ class Simulation:
                 loaded[g] = np.concatenate([loaded[g], frames])
         zeroing = [g for g, vm in enumerate(cfg.vms) if vm.zero_at_boot]
         if zeroing:  # every frame still free was written at boot: the host backs it too
-            host_room = int(w.hi[H_TOTAL]) - self.host_high + int(w.hi[H_SWAP_CAP])
             left = max(0, host_room - sum(len(x) for x in loaded))
             free = {g: boot.free_frames(w, g) for g in zeroing}
             total = sum(len(f) for f in free.values())
