@@ -324,7 +324,8 @@ class SweepRun:
     done: int = 0
     skipped: int = 0
     failed: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # from the start of the reproduction until its last run was stored
+    run_seconds: float = 0.0  # its runs' wall times in their workers, summed: one core's time
     error: str | None = None
 
 

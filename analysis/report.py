@@ -21,6 +21,14 @@ VERDICT_COLORS = {SUPPORTED: "#1a7f37", NOT_TESTED: "#9a6700", NO_DATA: "#6e7781
 NOT_SUPPORTED_COLOR = "#cf222e"
 
 
+SWEEPS_NOTE = (
+    "Every sweep's runs go to the workers in one queue, in this order. 'finished at' is the "
+    "wall time from the start of the reproduction until the sweep's last run was stored; "
+    "'one core' sums its runs' wall times in their workers, the compute it takes on one "
+    "core (divide by the cores of a cluster for its share of the wall time)."
+)
+
+
 def _version() -> str:
     try:
         return importlib.metadata.version("balloonlab")
@@ -105,15 +113,16 @@ def render_markdown(repro: Reproduction) -> str:
             f"Data: sweep `{f.sweep}` ({f.runs} stored runs, {f.failed} failed), query "
             f"`{f.name}` ({f.rows} rows); `balloonlab query {f.name} --param sweep={f.sweep}`."
         )
-    lines += ["", "## Sweeps", "", "| sweep | runs | done | stored before | failed | seconds |"]
-    lines.append("|---|---|---|---|---|---|")
+    lines += ["", "## Sweeps", "", SWEEPS_NOTE, "",
+              "| sweep | runs | done | stored before | failed | finished at (s) | "
+              "one core (s) |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for s in repro.sweeps:
         if s.error:
-            lines.append(f"| `{s.sweep}` | - | - | - | - | not run: {_md_escape(s.error)} |")
+            lines.append(f"| `{s.sweep}` | - | - | - | - | not run: {_md_escape(s.error)} | - |")
         else:
             lines.append(
                 f"| `{s.sweep}` | {s.runs} | {s.done} | {s.skipped} | {s.failed} | "
-                f"{s.seconds:.1f} |"
+                f"{s.seconds:.1f} | {s.run_seconds:.1f} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -195,7 +204,11 @@ def render_html(repro: Reproduction) -> str:
     sweeps = "".join(
         f"<tr><td><code>{e(s.sweep)}</code></td><td>{s.runs}</td><td>{s.done}</td>"
         f"<td>{s.skipped}</td><td>{s.failed}</td>"
-        f"<td>{e(s.error) if s.error else f'{s.seconds:.1f}'}</td></tr>"
+        + (
+            f"<td colspan=2>not run: {e(s.error)}</td></tr>"
+            if s.error
+            else f"<td>{s.seconds:.1f}</td><td>{s.run_seconds:.1f}</td></tr>"
+        )
         for s in repro.sweeps
     )
     body = [
@@ -209,8 +222,9 @@ def render_html(repro: Reproduction) -> str:
         f"{summary}</table>",
         *(_html_figure(f) for f in repro.figures),
         "<h2>Sweeps</h2>",
+        f"<p>{e(SWEEPS_NOTE)}</p>",
         "<table><tr><th>sweep</th><th>runs</th><th>done</th><th>stored before</th>"
-        f"<th>failed</th><th>seconds</th></tr>{sweeps}</table>",
+        f"<th>failed</th><th>finished at (s)</th><th>one core (s)</th></tr>{sweeps}</table>",
         "</body></html>",
     ]
     return "\n".join(body) + "\n"

@@ -41,7 +41,7 @@ from analysis.paper import (
 )
 from analysis.report import write_reports
 from harness import limits
-from harness.driver import run_sweep
+from harness.driver import SweepReport, run_sweeps
 from harness.errors import UserError
 from harness.executors import make_executor
 from harness.progress import SweepProgress
@@ -199,8 +199,9 @@ def run_figure_sweeps(
     neighbourhoods: bool = False,
 ) -> list[SweepRun]:
     """Run each figure's sweep through the harness (stored runs are skipped), and with
-    ``neighbourhoods`` its neighbourhood sweep after it. A spec that does not load, or a
-    sweep that breaks, is recorded and the others still run."""
+    ``neighbourhoods`` its neighbourhood sweep after it, all in one queue. A spec that does
+    not load is recorded and the others still run; an error that stops the queue is
+    recorded on every sweep not finished by then."""
     loaded: list[tuple[FigureDef, SweepSpec]] = []
     records: list[SweepRun] = []
     for figure in selected:
@@ -212,23 +213,31 @@ def run_figure_sweeps(
                 log(f"{sweep_name}: spec not usable: {exc}")
     if not loaded:
         return records
+    figure_of = {spec.name: figure.name for figure, spec in loaded}
+
+    def done(report: SweepReport) -> None:
+        record = SweepRun(figure_of[report.sweep], report.sweep, runs=report.runs,
+                          done=report.done, skipped=report.skipped, failed=report.failed,
+                          seconds=report.seconds, run_seconds=report.run_seconds)  # fmt: skip
+        records.append(record)
+        log(_sweep_line(record))
+
     with (
         make_executor(executor, address=address) as ex,
         SweepProgress(enabled=progress) as bar,
     ):
-        for figure, spec in loaded:
-            record = SweepRun(figure.name, spec.name, runs=len(spec.runs))
-            try:
-                report = run_sweep(spec, ex, results, progress=bar)
-            except (UserError, StoreError):
-                raise  # the executor cannot start (a bad --address), the sweep is locked
-            except Exception as exc:
-                record.error = f"{type(exc).__name__}: {exc}"
-            else:
-                record.done, record.skipped = report.done, report.skipped
-                record.failed, record.seconds = report.failed, report.seconds
-            records.append(record)
-            log(_sweep_line(record))
+        try:  # every sweep's runs in one queue: no core idles at the end of a sweep
+            run_sweeps([spec for _, spec in loaded], ex, results, progress=bar, on_done=done)
+        except (UserError, StoreError):
+            raise  # the executor cannot start (a bad --address), a sweep is locked
+        except Exception as exc:  # the sweeps not finished yet record why
+            finished = {r.sweep for r in records}
+            for figure, spec in loaded:
+                if spec.name not in finished:
+                    record = SweepRun(figure.name, spec.name, runs=len(spec.runs),
+                                      error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+                    records.append(record)
+                    log(_sweep_line(record))
     order = {f.name: i for i, f in enumerate(FIGURES)}
     return sorted(records, key=lambda r: (order.get(r.figure, len(order)),
                                           r.sweep.endswith(NEIGHBOURHOOD_SUFFIX)))  # fmt: skip
@@ -239,7 +248,8 @@ def _sweep_line(r: SweepRun) -> str:
         return f"{r.sweep}: {r.error}"
     return (
         f"{r.sweep}: {r.runs} runs, {r.done} done, {r.skipped} stored before, "
-        f"{r.failed} failed ({r.seconds:.1f} s)"
+        f"{r.failed} failed (done {r.seconds:.1f} s after the start; its runs took "
+        f"{r.run_seconds:.1f} s of one core)"
     )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from harness.driver import run_sweep
+from harness.driver import run_sweep, run_sweeps
 from harness.executors import LocalExecutor, RayExecutor, execute_run
 from harness.spec import load_spec
 from store import parquet
@@ -90,6 +90,43 @@ def test_local_executor_yields_every_run_in_order(tmp_path, stand_in):
     assert [c.run.run_id for c in out] == [r.run_id for r in runs]
     assert all(not c.failed and c.node_id is None for c in out)
     assert all(c.summary.num_rows == 1 and c.ticks.num_rows == 8 * 3 for c in out)
+
+
+class RecordingExecutor(LocalExecutor):
+    """A local executor that records the runs of each ``map`` call."""
+
+    def __init__(self, run_fn) -> None:
+        super().__init__(run_fn)
+        self.calls: list[list[str]] = []
+
+    def map(self, runs):
+        runs = list(runs)
+        self.calls.append([r.run_id for r in runs])
+        return super().map(runs)
+
+
+def test_several_sweeps_run_as_one_queue_and_report_each(tmp_path, stand_in):
+    first, second, stored = spec(tmp_path, "q1"), spec(tmp_path, "q2", 2), spec(tmp_path, "q3", 1)
+    results = tmp_path / "results"
+    run_sweep(stored, LocalExecutor(stand_in), results)
+    ex = RecordingExecutor(stand_in)
+    finished: list[tuple[str, int]] = []
+    reports = run_sweeps(
+        [first, second, stored], ex, results,
+        on_done=lambda r: finished.append((r.sweep, r.done)),
+    )  # fmt: skip
+    # One queue, the sweeps in order; the stored sweep adds nothing to it.
+    assert ex.calls == [[r.run_id for r in first.runs + second.runs]]
+    assert [(r.sweep, r.runs, r.done, r.skipped, r.failed) for r in reports] == [
+        ("q1", 6, 6, 0, 0), ("q2", 4, 4, 0, 0), ("q3", 2, 0, 2, 0)
+    ]  # fmt: skip
+    assert finished == [("q3", 0), ("q1", 6), ("q2", 4)]  # q3 had nothing to run
+    assert all(r.run_seconds > 0 for r in reports[:2]) and reports[2].run_seconds == 0
+    assert reports[0].seconds <= reports[1].seconds  # q1's runs were queued first
+    assert set(rows(results, "q1")) == {r.run_id for r in first.runs}
+    assert set(rows(results, "q2")) == {r.run_id for r in second.runs}
+    with pytest.raises(ValueError, match="listed twice"):
+        run_sweeps([first, first], ex, results)
 
 
 def test_adaptive_batch_size_balances_then_amortizes():

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from harness import cli_spec, limits, options
 from harness.cli import app
-from harness.driver import SweepReport, run_sweep
+from harness.driver import run_sweeps
 from harness.errors import UserError
 from harness.progress import SweepProgress
 from harness.spec import SweepSpec, load_spec
@@ -170,7 +170,6 @@ def run_command(
         cli_spec.write_stored_spec(results_dir, spec.name, text)
     from harness.executors import make_executor  # Ray is imported only when a run needs it
 
-    reports: list[SweepReport] = []
     # With --json, stdout carries the report alone: anything else printed while the sweep
     # runs (Ray prints notices such as a dead worker to stdout) goes to stderr instead.
     quiet_stdout = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
@@ -180,17 +179,18 @@ def run_command(
         make_executor(executor, address=address, batch_size=batch_size) as ex,
         SweepProgress(enabled=None if not json_out else False) as progress,
     ):
-        for spec in loaded:
-            reports.append(run_sweep(spec, ex, results_dir, fresh=fresh, progress=progress))
+        reports = run_sweeps(loaded, ex, results_dir, fresh=fresh, progress=progress)
     if json_out:
         _print_json([asdict(r) for r in reports])
     else:
-        table = Table("sweep", "runs", "done", "skipped", "failed", "seconds", title=None)
+        table = Table("sweep", "runs", "done", "skipped", "failed", "seconds", "run seconds",
+                      title=None)  # fmt: skip
         for r in reports:
             failed = f"[red]{r.failed}[/]" if r.failed else "0"
             table.add_row(
-                r.sweep, str(r.runs), str(r.done), str(r.skipped), failed, f"{r.seconds:.1f}"
-            )
+                r.sweep, str(r.runs), str(r.done), str(r.skipped), failed, f"{r.seconds:.1f}",
+                f"{r.run_seconds:.1f}",
+            )  # fmt: skip
         console = Console()
         console.print(table)
         console.print(f"results in {results_dir}/ (executor: {executor})")
