@@ -19,6 +19,7 @@ guest_reclaim, writeback, swap, host_memory, balloon, psi, boot, block_device.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 
@@ -224,7 +225,7 @@ class Simulation:
             w.hi[H_SWAP_CAP] = sc.pages(int(w.hi[H_SWAP_CAP]))
             iobuf = sc.per_event_pages(iobuf)
         w.hi[H_IOBUF_PER_REQ_PPM] = int(round(iobuf * 1_000_000))
-        self._boot(seeds[:n], seeds[n : 2 * n])
+        self._boot(seeds[n : 2 * n])
         self.controller = self._make_controller()
         c = self.controller
         interval_s = cfg.hypervisor.interval_s or float(getattr(c, "interval_s", 1.0))
@@ -265,7 +266,7 @@ class Simulation:
         wl.reset(np.random.default_rng(seed))
         return wl
 
-    def _boot(self, workload_seeds, warm_seeds) -> None:
+    def _boot(self, warm_seeds) -> None:
         """Boot-sized kernel frames, then (warm start) first-touch loading and backing."""
         cfg, w = self.cfg, self.world
         loaded = []
@@ -282,7 +283,7 @@ class Simulation:
             if room.sum() > budget:  # everything must fit in host memory plus host swap
                 room = np.floor(room * budget / room.sum()).astype(np.int64)
             for g in range(len(cfg.vms)):
-                order = self._first_touches(g, workload_seeds[g], warm_seeds[g], int(room[g]))
+                order = self._first_touches(g, warm_seeds[g], int(room[g]))
                 frames = boot.warm_load(w, g, order, int(room[g]))
                 loaded[g] = np.concatenate([loaded[g], frames])
         zeroing = [g for g, vm in enumerate(cfg.vms) if vm.zero_at_boot]
@@ -306,7 +307,7 @@ class Simulation:
             swapped[self.rng.choice(len(frames), len(frames) - fit, replace=False)] = True
         boot.warm_host(w, frames, swapped)
 
-    def _first_touches(self, g: int, workload_seed, warm_seed, count: int) -> np.ndarray:
+    def _first_touches(self, g: int, warm_seed, count: int) -> np.ndarray:
         """The first ``count`` distinct pages of guest g in the order its workload first
         touches them, among its first ``count * WARM_REFS_PER_PAGE`` references. They are
         drawn from a copy of the run's workload (same layout: the same pages are hot) whose
@@ -316,7 +317,9 @@ class Simulation:
         world."""
         if count <= 0:
             return np.zeros(0, np.int32)
-        wl = self._workload(g, workload_seed)
+        # A copy, not a rebuild: building a sampled workload is O(full guest) (4M pages for
+        # 16 GiB). The run's own workload has drawn nothing yet, so the copy is the rebuild.
+        wl = copy.deepcopy(self.workloads[g])
         wl.reseed_stream(np.random.default_rng(warm_seed))
         seen = np.zeros(wl.n_pages, np.bool_)
         order: list[np.ndarray] = []
@@ -697,7 +700,9 @@ class Simulation:
 def _native_config(cfg: SimConfig, g: int) -> SimConfig:
     """VM g alone on a host with room to spare, no balloon: its pressure-free baseline."""
     data = cfg.to_dict()
-    data["vms"] = [dict(data["vms"][g], balloon_mib=0)]
+    # Named alike, so identical VMs share one baseline (the name labels a VM, nothing more;
+    # a sampled guest alone is guest 0, whatever its index, so its sample is the same too).
+    data["vms"] = [dict(data["vms"][g], balloon_mib=0, name="native")]
     data["host"] = dict(
         data["host"], mem_mib=None, overcommit=0.5, swap_mib=None, pin_guest_swap=False
     )
