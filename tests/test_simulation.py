@@ -305,3 +305,18 @@ def test_natural_lock_order_deadlocks_guests_and_hostmem_first_never_does():
     assert ordered.summary["deadlocks"] == 0
     assert ordered.summary["outcome"] != "deadlock"
     assert (ordered.ticks["stalled"] == 0).all()
+
+
+def test_identical_guests_share_one_native_baseline(monkeypatch):
+    """The pressure-free baseline is a function of the VM's config, not of its name: four
+    identical guests (vm0..vm3) cost one baseline run, and a different guest a second."""
+    from sim_core import simulation
+
+    monkeypatch.setattr(simulation, "_native_cache", {})
+    cfg = build_config(ticks=2, vms__count=4, vms__mem_mib=8, host__overcommit=1.0)
+    assert len({vm.name for vm in cfg.vms}) == 4
+    values = {simulation.native_throughput(cfg, g) for g in range(4)}
+    assert len(simulation._native_cache) == 1 and len(values) == 1
+    bigger = build_config(ticks=2, vms__count=4, vms__mem_mib=16, host__overcommit=1.0)
+    simulation.native_throughput(bigger, 0)
+    assert len(simulation._native_cache) == 2
