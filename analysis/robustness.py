@@ -125,7 +125,24 @@ def _quote(key: str) -> str:
 
 def key_sql(columns: Sequence[str], key: str) -> str:
     """The SQL for a drawn key: its column, or - for a key inside a table the store keeps
-    as JSON text (``vms.workload_params``, ``hypervisor.params``) - the value at its path."""
+    as JSON text (``vms.workload_params``, ``hypervisor.params``) - the value at its path.
+    A per-VM key ``vms.<i>.<field>`` reads VM i's column, stored where the VMs differ, else
+    the column every VM shares (``SimConfig.flat``)."""
+    per_vm = re.fullmatch(r"vms\.(\d+)\.(.+)", key)
+    if per_vm:
+        shared = f"vms.{per_vm.group(2)}"
+        own = [_column_sql(columns, k) for k in (key, shared)]
+        found = [sql for sql in own if sql is not None]
+        if not found:
+            raise AnalysisError(f"{key}: no such column in the stored runs")
+        return found[0] if len(found) == 1 else f"coalesce({', '.join(found)})"
+    sql = _column_sql(columns, key)
+    if sql is None:
+        raise AnalysisError(f"{key}: no such column in the stored runs")
+    return sql
+
+
+def _column_sql(columns: Sequence[str], key: str) -> str | None:
     parts = key.split(".")
     for n in range(len(parts), 0, -1):
         column = ".".join(parts[:n])
@@ -134,7 +151,7 @@ def key_sql(columns: Sequence[str], key: str) -> str:
                 return _quote(column)
             path = ".".join(parts[n:]).replace("'", "''")
             return f"json_extract_string({_quote(column)}, '$.{path}')"
-    raise AnalysisError(f"{key}: no such column in the stored runs")
+    return None
 
 
 def _columns(con: Any) -> list[str]:

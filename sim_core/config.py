@@ -427,8 +427,9 @@ class SimConfig:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     def flat(self) -> dict[str, Any]:
-        """Config columns with dotted names for the summary row. Per-VM fields appear as
-        ``vms.<field>`` when every VM agrees, else as None (the full list is in to_json)."""
+        """Config columns with dotted names for the summary row. A per-VM field appears as
+        ``vms.<field>`` when every VM agrees; else that column is None and the field has one
+        column per VM, ``vms.<i>.<field>`` (the override's name), so a query can select by it."""
         out: dict[str, Any] = {}
         for name in _TOP_SCALARS:
             out[name] = getattr(self, name)
@@ -446,7 +447,12 @@ class SimConfig:
             values = [getattr(v, f.name) for v in self.vms]
             if f.name == "workload_params":
                 values = [json.dumps(v, sort_keys=True) for v in values]
-            out[f"vms.{f.name}"] = values[0] if all(v == values[0] for v in values) else None
+            if all(v == values[0] for v in values):
+                out[f"vms.{f.name}"] = values[0]
+                continue
+            out[f"vms.{f.name}"] = None
+            for i, value in enumerate(values):
+                out[f"vms.{i}.{f.name}"] = value
         return out
 
 

@@ -192,3 +192,49 @@ def test_a_drawn_key_inside_a_json_table_reads_its_path():
     )
     with pytest.raises(robustness.AnalysisError, match="vms.count"):
         robustness.key_sql(columns, "vms.count")
+
+
+def test_a_per_vm_key_finds_its_points(monkeypatch, tmp_path):
+    # Fig. 10's neighbourhood draws one guest's footprint (vms.1.workload_params...): its
+    # runs store VM 1's table in its own column, and every point is found (it was none).
+    per_vm = Neighbourhood(
+        {"locks.trials": {"randint": [100, 1000]},
+         "vms.1.workload_params.footprint_mib": {"uniform": [100, 140]}},
+        base={"vms.count": 2},
+        samples=5,
+    )  # fmt: skip
+    monkeypatch.setitem(NEIGHBOURHOODS, FIG07, per_vm)
+    spec = neighbourhood_spec(BY_NAME[FIG07])
+    assert all(len(r.config.vms) >= 2 for r in spec.runs)
+    con = store(tmp_path, spec)
+    result = robustness.evaluate(con, FIG07)
+    assert len(result.neighbours) == 5 and result.robust
+    drawn = sorted(
+        {round(r.overrides["vms.1.workload_params.footprint_mib"], 6) for r in spec.runs}
+    )
+    found = sorted(round(float(n.point["vms.1.workload_params.footprint_mib"]), 6)
+                   for n in result.neighbours)  # fmt: skip
+    assert found == drawn
+
+
+def test_a_per_vm_key_reads_its_own_column_else_the_shared_one():
+    shared = robustness.key_sql(["vms.workload_params"], "vms.1.workload_params.alpha")
+    assert shared == "json_extract_string(\"vms.workload_params\", '$.alpha')"
+    both = robustness.key_sql(["vms.mem_mib", "vms.1.mem_mib"], "vms.1.mem_mib")
+    assert both == 'coalesce("vms.1.mem_mib", "vms.mem_mib")'
+    with pytest.raises(robustness.AnalysisError, match="vms.2.swap_mib"):
+        robustness.key_sql(["vms.mem_mib"], "vms.2.swap_mib")
+
+
+def test_the_summary_row_has_a_column_per_vm_only_where_the_vms_differ():
+    from sim_core.config import build_config
+
+    cfg = build_config(None, **{"vms.count": 3, "vms.1.mem_mib": 512})
+    flat = cfg.flat()
+    assert flat["vms.mem_mib"] is None
+    assert [flat[f"vms.{i}.mem_mib"] for i in range(3)] == [
+        cfg.vms[0].mem_mib,
+        512,
+        cfg.vms[2].mem_mib,
+    ]
+    assert "vms.0.swap_mib" not in flat and flat["vms.swap_mib"] == cfg.vms[0].swap_mib
