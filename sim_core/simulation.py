@@ -322,23 +322,19 @@ class Simulation:
         wl = copy.deepcopy(self.workloads[g])
         wl.reseed_stream(np.random.default_rng(warm_seed))
         seen = np.zeros(wl.n_pages, np.bool_)
-        order: list[np.ndarray] = []
+        order = np.empty(min(count, wl.n_pages), np.int32)
         found = 0
         left = count * WARM_REFS_PER_PAGE
         if self.scale is not None:  # as many full references' worth as the full guest draws
             share = sampling.reference_share(wl, self.scale)
             left = int(round(left * share / self.scale.rate))
-        while left > 0 and found < count:
+        while left > 0 and found < len(order):
             pages, _ = wl.generate(min(left, WARM_CHUNK))
             if len(pages) == 0:
                 break
             left -= len(pages)
-            uniq, first = np.unique(pages, return_index=True)
-            new = ~seen[uniq]
-            seen[uniq[new]] = True
-            order.append(uniq[new][np.argsort(first[new])])
-            found += int(new.sum())
-        return np.concatenate(order)[:count].astype(np.int32) if order else np.zeros(0, np.int32)
+            found = boot.first_touches(pages, seen, order, found)
+        return order[:found]
 
     def _make_controller(self):
         cfg = self.cfg

@@ -262,6 +262,19 @@ def test_the_warm_start_loads_the_pages_the_run_itself_finds_hot():
     assert share > 0.6, share
 
 
+def test_first_touches_keep_the_order_of_first_reference_across_chunks():
+    from sim_core.boot import first_touches
+
+    seen = np.zeros(10, np.bool_)
+    seen[7] = True  # touched in an earlier chunk
+    out = np.full(4, -1, np.int32)
+    found = first_touches(np.array([5, 3, 5, 7, 3], np.int32), seen, out, 0)
+    assert found == 2 and out[:2].tolist() == [5, 3]
+    found = first_touches(np.array([3, 1, 1, 9, 2, 0], np.int32), seen, out, found)
+    assert found == 4 and out.tolist() == [5, 3, 1, 9]  # full: 2 and 0 are left out
+    assert not seen[2] and not seen[0]
+
+
 def _booted(zero_at_boot: bool, **extra) -> Simulation:
     return Simulation(
         build_config(
