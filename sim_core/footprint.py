@@ -60,7 +60,8 @@ BYTES = {
     # hcl (2 x int32); and its copy queue (CACHE_QUEUE = 4096 x (float64 + int64))
     "block": 2 + 2 * 4,
     "copy_queue": 4096 * 16,
-    # per reference buffered per guest: ref_page (int32), ref_write (uint8)
+    # per reference buffered per guest: ref_page (int32), ref_write (uint8); a guest
+    # buffers a tick's worth and a batch more, at least REFILL_REFS
     "ref": 4 + 1,
     # the block device (sim_core.block_device): rings of async_depth (192 by default) and
     # read_slots (4096) entries, 8 bytes each, and its channel table
@@ -80,6 +81,7 @@ BYTES = {
     # int32), and the loop's copies of the page's frame and kind (int32, int8)
     "replay_page": 2 * 8 + 4 + 4 + 1,
 }
+REFILL_REFS = 8192  # = sim_core.simulation.REFILL_REFS (this module imports nothing of the sim)
 LOCKS_BYTES = 1 << 20  # a lock-protocol instance and its schedules: small and fixed
 
 # ---- absolute ceilings, whatever the budget ------------------------------------------------
@@ -189,7 +191,7 @@ def _world_bytes(config: Any, vms: Any, ticks: int, scans: bool = True) -> dict[
         "swap": slots * BYTES["slot"],
         "units": frames * BYTES["unit"],
         "guests": n * BYTES["guest"] + BYTES["host"] + BYTES["io_ring"],
-        "refs": n * refs * BYTES["ref"],
+        "refs": n * (2 * refs + REFILL_REFS) * BYTES["ref"],
         "workload": workload,
         "ticks": ticks * (n + 1) * _recorder()[0] * BYTES["tick_cell"],
         "host_cache": (pages + slots) * BYTES["block"] + BYTES["copy_queue"]

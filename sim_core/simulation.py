@@ -77,9 +77,14 @@ from sim_core.state import (
     WS_TAU,
     make_world,
 )
-from sim_core.workloads import make_workload
+from sim_core.workloads import Workload, make_workload
 
 SLICES_PER_TICK = 10  # background work (reaping, flushers, kswapd, I/O buffers) per tick
+# A guest whose workload keeps no clock of its own draws its references in batches of at
+# least this many past the tick's worth (a draw costs ~10 us of Python whatever its size:
+# with sampling a tick's worth is ~1,000 references, and the draws were 40% of a tick).
+# The stream does not depend on how it is chunked, so the results do not either.
+REFILL_REFS = 8192
 NATIVE_TICKS = 60  # ticks of the pressure-free reference run that gives native throughput
 REPORT_EVERY_MS = 2000.0  # free page reporting delay (mm/page_reporting.c: 2 * HZ)
 WARM_REFS_PER_PAGE = 20  # warm start: references drawn per frame to find the first touches
@@ -169,7 +174,14 @@ class Simulation:
         if sc is not None:  # a sampled reference stands for 1 / share of the guest's
             self.ref_share = np.array([sampling.reference_share(wl, sc) for wl in self.workloads])
             self.ref_ms = self.ref_ms / self.ref_share
+        # A tick's worth of references (plus a little): a guest never runs more in a tick,
+        # so a buffer holding this many never runs dry. Untimed workloads buffer a batch
+        # more (REFILL_REFS); a trace is asked each tick for what is due by its end.
         self.ref_capacity = np.ceil(cfg.tick_ms / self.ref_ms).astype(np.int64) + 2
+        untimed = np.array([type(wl).generate is Workload.generate for wl in self.workloads])
+        self.ref_buffer = self.ref_capacity + np.where(
+            untimed, np.maximum(self.ref_capacity, REFILL_REFS), 0
+        )
         # How far one guest may run ahead of the others: dilated like the per-event costs.
         self.quantum_ms = faults.QUANTUM_MS if sc is None else sc.time(faults.QUANTUM_MS)
         host_frames = cfg.pages(cfg.host_mem_mib - cfg.host.reserve_mib)
@@ -193,7 +205,7 @@ class Simulation:
             policies=[policy_id(v.guest_policy) for v in cfg.vms],
             seed=cfg.seed,
             host_frames=host_frames,
-            ref_buffer=int(self.ref_capacity.max()),
+            ref_buffer=int(self.ref_buffer.max()),
             device=device,
             host_cache=cfg.host.cache == "writeback",
         )
@@ -372,22 +384,24 @@ class Simulation:
         self.tick += 1
 
     def _refill_references(self) -> None:
-        """Top each guest's reference buffer up to a tick's worth (plus a little)."""
+        """Top up each guest's reference buffer that holds less than a tick's worth."""
         w = self.world
-        for g, wl in enumerate(self.workloads):
-            pos, length = int(w.gi[g, REF_POS]), int(w.gi[g, REF_LEN])
-            left = length - pos
-            if left > 0 and pos > 0:
-                w.ref_page[g, :left] = w.ref_page[g, pos:length]
-                w.ref_write[g, :left] = w.ref_write[g, pos:length]
-            want = int(self.ref_capacity[g]) - left
-            if want > 0:
-                pages, writes = wl.generate(want, (self.tick + 1) * self.cfg.tick_ms)
-                want = len(pages)  # a trace may have fewer due this tick: the guest idles
-                w.ref_page[g, left : left + want] = pages
-                w.ref_write[g, left : left + want] = writes
-            w.gi[g, REF_POS] = 0
-            w.gi[g, REF_LEN] = left + max(want, 0)
+        gi, ref_page, ref_write = w.gi, w.ref_page, w.ref_write
+        pos, length = gi[:, REF_POS], gi[:, REF_LEN]
+        until = (self.tick + 1) * self.cfg.tick_ms
+        for g in np.flatnonzero(length - pos < self.ref_capacity):
+            p, n = int(pos[g]), int(length[g])
+            left = n - p
+            if left > 0 and p > 0:
+                ref_page[g, :left] = ref_page[g, p:n]
+                ref_write[g, :left] = ref_write[g, p:n]
+            want = int(self.ref_buffer[g]) - left
+            pages, writes = self.workloads[g].generate(want, until)
+            want = len(pages)  # a trace may have fewer due this tick: the guest idles
+            ref_page[g, left : left + want] = pages
+            ref_write[g, left : left + want] = writes
+            gi[g, REF_POS] = 0
+            gi[g, REF_LEN] = left + want
 
     def _decide(self, t_s: float) -> None:
         """Ask the controller, with nothing but an Observation, and carry out its answer."""
