@@ -201,11 +201,19 @@ def check_config(config: Any, budget: int, *, where: str = "", option: str = BUD
     return need
 
 
-# Guest references per second of one core, measured by `balloonlab bench` (2026-12-07):
-# ~20M with no memory pressure, ~4M with every guest thrashing under `aggressive`. A host-
-# mode run's compute time lies roughly between its references at those two rates.
-FAST_REFS_PER_S = 20e6
-SLOW_REFS_PER_S = 4e6
+# One core's compute time of a host-mode run, three terms: per run (setup, the native
+# baseline, the summary), per guest-tick (a tick's control plane in Python: refills,
+# monitor, controller, metrics) and per nominal reference (every guest busy every tick,
+# the sampled share; a thrashing guest completes fewer references but pays for faults, so
+# this term is an average over pressure). Fitted by non-negative least squares on each
+# sweep's actual/estimate ratio, over the host-mode sweeps of one full reproduction
+# (FIT_SOURCE); ESTIMATE_RANGE is the lowest and highest actual/estimate among them, the
+# range a plan prints. A single reference rate was off by up to 10x both ways.
+SECONDS_PER_RUN = 0.121  # s, see FIT_SOURCE
+SECONDS_PER_GUEST_TICK = 152e-6  # s, see FIT_SOURCE
+SECONDS_PER_REFERENCE = 12.6e-9  # s, see FIT_SOURCE
+ESTIMATE_RANGE = (0.58, 3.15)  # actual / estimate, lowest and highest of the fitted sweeps
+FIT_SOURCE = "the full reproduction of 66d2a56 on 2 cores (2026-12-07), 16 host-mode sweeps"
 
 
 def estimated_references(config: Any) -> int:
@@ -219,10 +227,25 @@ def estimated_references(config: Any) -> int:
     return int(sum(seconds * 1e6 / vm.ref_us for vm in config.vms) * rate)
 
 
+def estimated_core_seconds(config: Any) -> float:
+    """One core's compute time of a host-mode run by the fitted two-term model (0 for the
+    replay and locks modes, which it does not cover)."""
+    if config.mode != "host":
+        return 0.0
+    guest_ticks = config.ticks * len(config.vms)
+    return (SECONDS_PER_RUN + guest_ticks * SECONDS_PER_GUEST_TICK
+            + estimated_references(config) * SECONDS_PER_REFERENCE)  # fmt: skip
+
+
+def core_seconds_range(estimate: float) -> tuple[float, float]:
+    """The range of an estimate: the fitted sweeps' lowest and highest actual/estimate."""
+    return estimate * ESTIMATE_RANGE[0], estimate * ESTIMATE_RANGE[1]
+
+
 def time_phrase(config: Any) -> str:
     """How long a run of ``config`` takes: its guest references and a compute-time range."""
     refs = estimated_references(config)
-    fast, slow = refs / FAST_REFS_PER_S, refs / SLOW_REFS_PER_S
+    fast, slow = core_seconds_range(estimated_core_seconds(config))
     sampled = "" if config.sampling.rate == 1.0 else f" (sampled at {config.sampling.rate:g})"
     return (
         f"for up to {refs / 1e6:,.0f}M guest references{sampled}, {duration(fast)} to "

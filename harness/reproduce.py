@@ -158,14 +158,13 @@ class PlannedSweep:
     sweep: str
     runs: int
     references: int  # upper bound on guest references over every run (host mode)
+    estimate: float = 0.0  # one core's seconds by harness.limits' fitted model (host mode)
     error: str = ""
 
     @property
     def core_seconds(self) -> tuple[float, float]:
-        """Compute time on one core: with no memory pressure, and with every guest
-        thrashing (``harness.limits``' two rates)."""
-        return (self.references / limits.FAST_REFS_PER_S,
-                self.references / limits.SLOW_REFS_PER_S)  # fmt: skip
+        """Compute time on one core, the estimate's range (``limits.core_seconds_range``)."""
+        return limits.core_seconds_range(self.estimate)
 
 
 def plan(only: str | None = None, *, quick: bool = False) -> list[PlannedSweep]:
@@ -177,10 +176,11 @@ def plan(only: str | None = None, *, quick: bool = False) -> list[PlannedSweep]:
             try:
                 spec = build()
             except UserError as exc:
-                planned.append(PlannedSweep(figure.name, name, 0, 0, str(exc)))
+                planned.append(PlannedSweep(figure.name, name, 0, 0, error=str(exc)))
                 continue
             refs = sum(limits.estimated_references(r.config) for r in spec.runs)
-            planned.append(PlannedSweep(figure.name, spec.name, len(spec.runs), refs))
+            seconds = sum(limits.estimated_core_seconds(r.config) for r in spec.runs)
+            planned.append(PlannedSweep(figure.name, spec.name, len(spec.runs), refs, seconds))
     return planned
 
 

@@ -5,6 +5,7 @@ refusal is one line, exit code 2, names the field or option, and takes well unde
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -242,8 +243,29 @@ def test_sim_refuses_by_default_what_exceeds_this_machine(balloonlab_cli):
 def test_the_time_estimate_counts_every_guest_busy_every_tick():
     cfg = build_config({}, **{"vms.count": 4, "ticks": 100})  # 10 s, 1 ref/us
     assert limits.estimated_references(cfg) == 4 * 10 * 1_000_000
+    # 4 guests x 100 ticks = 400 guest-ticks, and 40M references, each at its fitted cost
+    seconds = (limits.SECONDS_PER_RUN + 400 * limits.SECONDS_PER_GUEST_TICK
+               + 40e6 * limits.SECONDS_PER_REFERENCE)  # fmt: skip
+    assert limits.estimated_core_seconds(cfg) == pytest.approx(seconds)
+    lo, hi = limits.core_seconds_range(seconds)
+    assert lo < seconds < hi
     line = limits.estimate_line(cfg)
-    assert "40M guest references" in line and "2 s to 10 s of one core" in line
+    assert "40M guest references" in line
+    assert f"{limits.duration(lo)} to {limits.duration(hi)} of one core" in line
+    # sampling cuts the references, not the guest-ticks
+    sampled = build_config({}, **{"vms.count": 4, "ticks": 100, "sampling.rate": 0.1})
+    assert limits.estimated_core_seconds(sampled) == pytest.approx(
+        limits.SECONDS_PER_RUN
+        + 400 * limits.SECONDS_PER_GUEST_TICK
+        + 4e6 * limits.SECONDS_PER_REFERENCE
+    )
+
+
+def test_the_fitted_cost_model_is_positive_and_sourced():
+    assert limits.SECONDS_PER_RUN > 0 and limits.SECONDS_PER_GUEST_TICK > 0
+    assert limits.SECONDS_PER_REFERENCE > 0
+    assert limits.ESTIMATE_RANGE[0] < 1 < limits.ESTIMATE_RANGE[1]
+    assert limits.FIT_SOURCE
 
 
 def test_a_sampled_run_estimates_its_sampled_references_and_memory():
@@ -264,7 +286,8 @@ def test_sim_refuses_a_long_run_in_one_line_that_says_how_long_it_would_take(bal
                    "--set", "ticks=36000", "--memory-budget", "1GiB")  # fmt: skip
     refusal, duration = err.split("; and ")
     assert "budget 1.0 GiB" in refusal
-    assert "M guest references" in duration and "h of one core" in duration
+    assert "115,200M guest references" in duration  # 32 guests x 3,600 s x 1 ref/us
+    assert re.search(r"[\d.]+ (s|min|h) to [\d.]+ (s|min|h) of one core", duration), duration
 
 
 def test_a_short_run_prints_no_estimate(balloonlab_cli):

@@ -193,12 +193,15 @@ def _print_plan(only: str | None, quick: bool, json_out: bool) -> None:
     cores = os.cpu_count() or 1
     fast = sum(p.core_seconds[0] for p in planned)
     slow = sum(p.core_seconds[1] for p in planned)
+    estimate = sum(p.estimate for p in planned)
     runs = sum(p.runs for p in planned)
     if json_out:
         rows = [{"figure": p.figure, "sweep": p.sweep, "runs": p.runs,
-                 "references": p.references, "core_seconds": list(p.core_seconds),
+                 "references": p.references, "estimate_core_seconds": p.estimate,
+                 "core_seconds": list(p.core_seconds),
                  "error": p.error or None} for p in planned]  # fmt: skip
-        total = {"runs": runs, "core_seconds": [fast, slow], "cores": cores}
+        total = {"runs": runs, "estimate_core_seconds": estimate,
+                 "core_seconds": [fast, slow], "cores": cores}  # fmt: skip
         typer.echo(json.dumps({"sweeps": rows, "total": total}, indent=2))
         return
     table = Table()
@@ -206,15 +209,18 @@ def _print_plan(only: str | None, quick: bool, json_out: bool) -> None:
         table.add_column(column, overflow="fold")
     for p in planned:
         lo, hi = p.core_seconds
-        cost = p.error or (f"{limits.duration(lo)} to {limits.duration(hi)}" if hi else "< 1 min")
+        span = f"~{limits.duration(p.estimate)} ({limits.duration(lo)} to {limits.duration(hi)})"
+        cost = p.error or (span if hi else "< 1 min")
         table.add_row(p.sweep, str(p.runs), f"{p.references / 1e9:.2f}G", cost)
     Console().print(table)
     typer.echo(
-        f"total: {runs} runs, {limits.duration(fast)} to {limits.duration(slow)} of one core; "
-        f"on this machine's {cores} cores {limits.duration(fast / cores)} to "
-        f"{limits.duration(slow / cores)} (host-mode runs at {limits.FAST_REFS_PER_S / 1e6:.0f}M"
-        f" to {limits.SLOW_REFS_PER_S / 1e6:.0f}M references/s; replay and locks runs are "
-        f"not counted)"
+        f"total: {runs} runs, ~{limits.duration(estimate)} ({limits.duration(fast)} to "
+        f"{limits.duration(slow)}) of one core; on this machine's {cores} cores "
+        f"~{limits.duration(estimate / cores)} ({limits.duration(fast / cores)} to "
+        f"{limits.duration(slow / cores)}) (host-mode runs at {limits.SECONDS_PER_RUN:.2f} s "
+        f"per run + {limits.SECONDS_PER_GUEST_TICK * 1e6:.0f} us per guest-tick + "
+        f"{limits.SECONDS_PER_REFERENCE * 1e9:.1f} ns per reference, fitted on "
+        f"{limits.FIT_SOURCE}; replay and locks runs are not counted)"
     )
 
 

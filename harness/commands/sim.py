@@ -88,7 +88,7 @@ def sim(
     dotted = from_file | parse_overrides(overrides)
     limits.check_raw_vm_counts(raw, dotted)  # before building: 100,000 VM tables take seconds
     cfg = sim_core.build_config(raw, **dotted)
-    long_run = limits.estimated_references(cfg) / limits.SLOW_REFS_PER_S > LONG_RUN_S
+    long_run = limits.core_seconds_range(limits.estimated_core_seconds(cfg))[1] > LONG_RUN_S
     try:
         limits.check_config(cfg, limits.budget_from(memory_budget))  # before anything allocates
     except UserError as refusal:
