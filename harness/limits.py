@@ -209,11 +209,11 @@ def check_config(config: Any, budget: int, *, where: str = "", option: str = BUD
 # sweep's actual/estimate ratio, over the host-mode sweeps of one full reproduction
 # (FIT_SOURCE); ESTIMATE_RANGE is the lowest and highest actual/estimate among them, the
 # range a plan prints. A single reference rate was off by up to 10x both ways.
-SECONDS_PER_RUN = 0.121  # s, see FIT_SOURCE
-SECONDS_PER_GUEST_TICK = 152e-6  # s, see FIT_SOURCE
-SECONDS_PER_REFERENCE = 12.6e-9  # s, see FIT_SOURCE
-ESTIMATE_RANGE = (0.58, 3.15)  # actual / estimate, lowest and highest of the fitted sweeps
-FIT_SOURCE = "the full reproduction of 66d2a56 on 2 cores (2026-12-07), 16 host-mode sweeps"
+SECONDS_PER_RUN = 0.0642  # s, see FIT_SOURCE
+SECONDS_PER_GUEST_TICK = 109e-6  # s, see FIT_SOURCE
+SECONDS_PER_REFERENCE = 11.3e-9  # s, see FIT_SOURCE
+ESTIMATE_RANGE = (0.64, 4.5)  # actual / estimate, lowest and highest of the fitted sweeps
+FIT_SOURCE = "the full reproduction of 84ebf17 on 2 cores (2026-12-07), 19 host-mode sweeps"
 
 
 def estimated_references(config: Any) -> int:

@@ -327,9 +327,10 @@ def test_identical_guests_share_one_native_baseline(monkeypatch):
 def test_drawing_references_a_batch_ahead_does_not_change_a_run(workload, rate):
     # Guests draw their references a batch ahead (Simulation.ref_buffer); the streams do
     # not depend on chunking, so a one-tick buffer (the earlier rule) gives the same run.
-    cfg = build_config({}, **{"ticks": 40, "vms.count": 2, "vms.mem_mib": 64,
-                              "vms.workload": workload, "host.overcommit": 2.0,
-                              "hypervisor.policy": "aggressive", "sampling.rate": rate})  # fmt: skip
+    overrides = {"ticks": 40, "vms.count": 2, "vms.mem_mib": 64, "vms.workload": workload,
+                 "host.overcommit": 2.0, "hypervisor.policy": "aggressive",
+                 "sampling.rate": rate}  # fmt: skip
+    cfg = build_config({}, **overrides)
     batched = Simulation(cfg)
     if not (workload == "phases" and rate < 1):  # sampled phases are filtered: timed
         assert (batched.ref_buffer >= 2 * batched.ref_capacity).all()
