@@ -129,17 +129,11 @@ def key_sql(columns: Sequence[str], key: str) -> str:
     A per-VM key ``vms.<i>.<field>`` reads VM i's column, stored where the VMs differ, else
     the column every VM shares (``SimConfig.flat``)."""
     per_vm = re.fullmatch(r"vms\.(\d+)\.(.+)", key)
-    if per_vm:
-        shared = f"vms.{per_vm.group(2)}"
-        own = [_column_sql(columns, k) for k in (key, shared)]
-        found = [sql for sql in own if sql is not None]
-        if not found:
-            raise AnalysisError(f"{key}: no such column in the stored runs")
-        return found[0] if len(found) == 1 else f"coalesce({', '.join(found)})"
-    sql = _column_sql(columns, key)
-    if sql is None:
+    candidates = [key, f"vms.{per_vm.group(2)}"] if per_vm else [key]
+    found = [sql for k in candidates if (sql := _column_sql(columns, k)) is not None]
+    if not found:
         raise AnalysisError(f"{key}: no such column in the stored runs")
-    return sql
+    return found[0] if len(found) == 1 else f"coalesce({', '.join(found)})"
 
 
 def _column_sql(columns: Sequence[str], key: str) -> str | None:

@@ -228,7 +228,7 @@ def estimated_references(config: Any) -> int:
 
 
 def estimated_core_seconds(config: Any) -> float:
-    """One core's compute time of a host-mode run by the fitted two-term model (0 for the
+    """One core's compute time of a host-mode run by the fitted three-term model (0 for the
     replay and locks modes, which it does not cover)."""
     if config.mode != "host":
         return 0.0
