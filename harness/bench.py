@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -300,12 +302,26 @@ DATACENTER_SPEED_TARGET = 1.0  # simulated seconds per wall second, one core
 DATACENTER_RSS_TARGET = 2 * 1024**3  # bytes: peak resident memory of the whole process
 
 
+def peak_resident_bytes() -> int:
+    """This process's peak resident memory: Linux's VmHWM, the high-water mark of its own
+    address space. ``ru_maxrss`` is not that: Linux keeps the larger of the old and new
+    address space's across exec, so a child of a 1.2 GiB parent reported 1.2 GiB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    import resource
+
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB elsewhere
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
 def datacenter_run(ticks: int, rate: float, pressured: bool = False) -> dict[str, Any]:
     """Build and run the ``DATACENTER`` host (``pressured``: with ``DATACENTER_PRESSURE``)
     for ``ticks`` ticks at sampling ``rate`` in this process; its build time, speed, host
-    swap-outs and peak resident memory (``ru_maxrss``)."""
-    import resource
-
+    swap-outs and peak resident memory (``peak_resident_bytes``)."""
     import sim_core
     from sim_core import state
 
@@ -323,7 +339,7 @@ def datacenter_run(ticks: int, rate: float, pressured: bool = False) -> dict[str
         sim.step()
     seconds = time.perf_counter() - start
     simulated = ticks * cfg.tick_ms / 1000.0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    rss = peak_resident_bytes()
     return {
         "scenario": "pressured" if pressured else "benign",
         "host_gib": cfg.host_mem_mib / 1024,
@@ -347,7 +363,6 @@ def bench_datacenter(
     """``datacenter_run`` in a fresh process, so its peak resident memory is its own."""
     import json
     import subprocess
-    import sys
 
     code = (
         "import json, sys; from harness.bench import datacenter_run; "

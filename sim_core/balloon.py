@@ -15,10 +15,9 @@ frames happen to be free together; reported frames stay on the free list (as in 
 
 from __future__ import annotations
 
-from numba import njit
-
 from sim_core.guest_reclaim import reclaim_one
 from sim_core.host_memory import NOTHING, REFUSED, host_release
+from sim_core.jit import njit_kernel
 from sim_core.state import (
     BAL_TOP,
     BALLOONED,
@@ -41,7 +40,7 @@ BATCH_PAGES = 256  # VIRTIO_BALLOON_ARRAY_PFNS_MAX
 REPORT_ORDER_PAGES = 512  # 2 MiB of 4 KiB pages: pageblock_order 9
 
 
-@njit(cache=True)
+@njit_kernel
 def balloon_inflate(w, g, n, t):
     """Take up to n free frames into guest g's balloon, asking reclaim for more when none
     is free (without waiting). Returns frames moved."""
@@ -67,7 +66,7 @@ def balloon_inflate(w, g, n, t):
     return moved
 
 
-@njit(cache=True)
+@njit_kernel
 def balloon_deflate(w, g, n):
     """Give up to n frames from guest g's balloon back to it (unbacked until touched)."""
     moved = 0
@@ -83,7 +82,7 @@ def balloon_deflate(w, g, n):
     return moved
 
 
-@njit(cache=True)
+@njit_kernel
 def report_free_pages(w, g):
     """Free page reporting: unback every 2 MiB-aligned chunk of free frames. Returns
     frames unbacked."""

@@ -2,9 +2,11 @@
 scheduling of synchronous reads and asynchronous writes.
 
 State is a handful of NumPy arrays (names in :data:`DEVICE_FIELDS`, all prefixed ``dv``);
-every function is compiled (numba, ``cache=True``) and takes one argument ``d``: any numba
-StructRef with attributes of those names. The simulation's ``World`` carries them next to
-its own arrays; :class:`Device` is a StructRef with nothing else, for tests and tools.
+every function is compiled (numba, ``cache=True``, without reference counting:
+``sim_core.jit``) and takes one argument ``d``: any StructRef registered with
+``sim_core.jit.register_struct`` that has attributes of those names. The simulation's
+``World`` carries them next to its own arrays; :class:`Device` is a StructRef with nothing
+else, for tests and tools.
 
 Model
 -----
@@ -81,10 +83,11 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import njit, types
+from numba import types
 from numba.experimental import structref
 
 from sim_core.config import DEVICE_PRESETS, DiskConfig
+from sim_core.jit import njit_kernel, register_struct
 
 # ---- dvi: int64 scalars ------------------------------------------------------------------
 # counters (read by callers)
@@ -218,7 +221,7 @@ def device_params(disk: DiskConfig) -> dict[str, Any]:
 
 
 # ---- a StructRef holding only the device (the World holds the same fields) --------------
-@structref.register
+@register_struct
 class DeviceType(types.StructRef):
     """numba's type of a Device: its fields are the arrays of DEVICE_FIELDS."""
 
@@ -255,7 +258,7 @@ def make_device_from_config(disk: DiskConfig) -> Device:
 
 
 # ---- compiled core -----------------------------------------------------------------------
-@njit(cache=True)
+@njit_kernel
 def _slot(d, ready):
     """The channel a request ready at ``ready`` would take, and its dispatch time."""
     ch = d.dvch
@@ -269,7 +272,7 @@ def _slot(d, ready):
     return k, s
 
 
-@njit(cache=True)
+@njit_kernel
 def _dispatch_write(d, k, s):
     """Move the head pending write onto channel ``k`` at time ``s``."""
     i = d.dvi
@@ -305,7 +308,7 @@ def _dispatch_write(d, k, s):
     i[DV_STARVED] = 0
 
 
-@njit(cache=True)
+@njit_kernel
 def _retire(d, t):
     """Complete every read and write due at or before ``t``."""
     i = d.dvi
@@ -336,7 +339,7 @@ def _retire(d, t):
         i[DV_WRITES_DONE] += 1
 
 
-@njit(cache=True)
+@njit_kernel
 def dev_advance(d, t):
     """Move the device clock to ``t`` (nothing if ``t`` is not after it): dispatch pending
     writes in FIFO order at their exact times before ``t``, complete everything due by
@@ -354,7 +357,7 @@ def dev_advance(d, t):
     f[DV_NOW] = t
 
 
-@njit(cache=True)
+@njit_kernel
 def dev_read(d, t):
     """Submit a synchronous read at ``t`` (the device clock if later); return the time it
     completes. A forced write batch (starvation or write_expire) is dispatched first."""
@@ -394,7 +397,7 @@ def dev_read(d, t):
     return done
 
 
-@njit(cache=True)
+@njit_kernel
 def dev_try_write(d, t, tag):
     """Submit an asynchronous write carrying ``tag`` at ``t`` (the device clock if later).
     False when pending + in-flight writes already fill async_depth: nothing is queued (the
@@ -419,7 +422,7 @@ def dev_try_write(d, t, tag):
     return True
 
 
-@njit(cache=True)
+@njit_kernel
 def dev_pop_completion(d):
     """The oldest completed write not yet popped: (tag, completion time); (-1, inf) when
     there is none."""
@@ -435,7 +438,7 @@ def dev_pop_completion(d):
     return tag, done
 
 
-@njit(cache=True)
+@njit_kernel
 def dev_next_completion(d):
     """The earliest time something admitted now completes if nothing new arrives (a read,
     an in-flight write, or the first pending write once dispatched); inf if none."""
@@ -453,26 +456,26 @@ def dev_next_completion(d):
     return best
 
 
-@njit(cache=True)
+@njit_kernel
 def dev_queue_length(d):
     """Requests admitted and not completed: pending writes, reads and in-flight writes."""
     i = d.dvi
     return i[DV_WQ_N] + i[DV_FL_N] + i[DV_RD_N]
 
 
-@njit(cache=True)
+@njit_kernel
 def dev_reads_in_flight(d):
     """Reads admitted and not completed (some may wait for a channel)."""
     return d.dvi[DV_RD_N]
 
 
-@njit(cache=True)
+@njit_kernel
 def dev_writes_in_flight(d):
     """Writes dispatched and not completed."""
     return d.dvi[DV_FL_N]
 
 
-@njit(cache=True)
+@njit_kernel
 def dev_writes_pending(d):
     """Writes admitted and not yet dispatched."""
     return d.dvi[DV_WQ_N]

@@ -7,7 +7,8 @@ depend on what else ran in the process."""
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from sim_core.jit import njit_kernel
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -18,7 +19,7 @@ _S31 = np.uint64(31)
 _S11 = np.uint64(11)
 
 
-@njit(cache=True)
+@njit_kernel
 def next_u64(state, i):
     """Advance stream ``state[i]`` and return 64 random bits."""
     z = state[i] + _GAMMA
@@ -28,13 +29,13 @@ def next_u64(state, i):
     return z ^ (z >> _S31)
 
 
-@njit(cache=True)
+@njit_kernel
 def next_below(state, i, n):
     """A random integer in [0, n) (n > 0); the modulo bias is below 2**-40 for our n."""
     return np.int64(next_u64(state, i) % np.uint64(n))
 
 
-@njit(cache=True)
+@njit_kernel
 def next_unit(state, i):
     """A random float in [0, 1)."""
     return (next_u64(state, i) >> _S11) * (1.0 / 9007199254740992.0)

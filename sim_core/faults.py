@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
-
 from sim_core.balloon import balloon_deflate
 from sim_core.block_device import dev_queue_length, dev_read
 from sim_core.guest_reclaim import direct_reclaim, kswapd
@@ -43,7 +41,7 @@ from sim_core.host_memory import (
     oom_kill,
     oom_victim,
 )
-from sim_core.jit import njit_leaf
+from sim_core.jit import njit_kernel, njit_leaf
 from sim_core.policies import ESC, LRU, WS, esc_referenced, on_hit, on_load
 from sim_core.psi import guest_stall, host_stall
 from sim_core.state import (
@@ -123,7 +121,7 @@ QUANTUM_MS = 0.05  # a guest runs at most this far ahead of the others' clocks
 IDLE_RETRY_MS = 1.0  # a guest with nothing to wait for retries after this long
 
 
-@njit(cache=True)
+@njit_kernel
 def _wake_time(w, t):
     """When a blocked guest should retry: the device's next completion."""
     nxt = next_io_completion(w)
@@ -132,7 +130,7 @@ def _wake_time(w, t):
     return max(nxt, t + 1e-6)
 
 
-@njit(cache=True)
+@njit_kernel
 def _ensure_host_frame(w, g, t):
     """Make sure a host frame is free for guest g. (DONE, t) or (BLOCKED, wake) or
     (DEAD, t) when the host had to kill g itself."""
@@ -153,7 +151,7 @@ def _ensure_host_frame(w, g, t):
     return DONE, t
 
 
-@njit(cache=True)
+@njit_kernel
 def _host_fault_in(w, g, f, t):
     """Read frame f back from host swap (or its disk block, if discarded): a host fault.
     The caller made sure a host frame is free. Returns the time the data is there."""
@@ -169,7 +167,7 @@ def _host_fault_in(w, g, f, t):
     return done
 
 
-@njit(cache=True)
+@njit_kernel
 def _host_side(w, g, f, t):
     """Frame f is about to be used by guest g: it must be in host memory. (status, t)."""
     hs = w.fb[f, FB_HSTATE]
@@ -188,7 +186,7 @@ def _host_side(w, g, f, t):
     return DONE, _host_fault_in(w, g, f, t)
 
 
-@njit(cache=True)
+@njit_kernel
 def _guest_disk_read(w, g, p, swapped, start):
     """Guest g reads page p's disk block (its swap slot's, if ``swapped``) at ``start``:
     from the host page cache when it holds the block, else from the device - and then it
@@ -208,7 +206,7 @@ def _guest_disk_read(w, g, p, swapped, start):
     return done
 
 
-@njit(cache=True)
+@njit_kernel
 def _throttle(w, g, t):
     """balance_dirty_pages: the writer sleeps until a write completes (kicking the flusher)."""
     flush(w, g, t)
@@ -218,7 +216,7 @@ def _throttle(w, g, t):
     return wake
 
 
-@njit(cache=True)
+@njit_kernel
 def _get_free_frame(w, g, t):
     """(DONE, t) with a free frame on guest g's stack, or (BLOCKED, wake) / (DEAD, t)."""
     if w.gi[g, FREE_TOP] > 0:
@@ -237,7 +235,7 @@ def _get_free_frame(w, g, t):
     return DEAD, t
 
 
-@njit(cache=True)
+@njit_kernel
 def _remap(w, g, f, wr, t):
     """Touch of a page whose frame reclaim is writing out: a minor fault maps it back."""
     status, t = _host_side(w, g, f, t)
@@ -255,7 +253,7 @@ def _remap(w, g, f, wr, t):
     return DONE, t + w.gf[g, MINOR_MS]
 
 
-@njit(cache=True)
+@njit_kernel
 def fault(w, g, p, wr, t):
     """Guest g touched page p, which is not mapped. Returns (status, time)."""
     state = w.pb[p, PB_STATE]
@@ -338,9 +336,8 @@ def _dirty(fb, gi, hi, g, f):
 
 @njit_leaf
 def _touch(fb, lk, gi, hi, esc00, fl, g, f, wr):
-    """R, M and the host's bits after a successful touch of a mapped frame. On the arrays,
-    not the World: each World attribute a call reads costs a reference-count pair, and the
-    hit path runs this once a reference."""
+    """R, M and the host's bits after a successful touch of a mapped frame. On the arrays
+    the caller already holds: the hit path runs this once a reference."""
     pol = gi[g, POLICY]
     if pol == ESC and fb[f, FB_REF] == 0:
         esc_referenced(esc00, fb, gi, g, f)
@@ -352,7 +349,7 @@ def _touch(fb, lk, gi, hi, esc00, fl, g, f, wr):
         on_hit(lk, gi, fl, g, f, pol)
 
 
-@njit(cache=True)
+@njit_kernel
 def run_guest(w, g, t_until):
     """Run guest g's references from its clock until ``t_until``, its buffer runs out, or
     it must wait. Returns references completed."""
@@ -392,7 +389,7 @@ def run_guest(w, g, t_until):
     return refs
 
 
-@njit(cache=True)
+@njit_kernel
 def update_io_buffers(w):
     """Host memory held for requests in flight follows the device queue; growing it may
     force the host to reclaim (the swap storm's feedback loop). Buffers the host cannot
@@ -410,7 +407,7 @@ def update_io_buffers(w):
     w.hi[H_IOBUF] = cur
 
 
-@njit(cache=True)
+@njit_kernel
 def background(w, t):
     """Every slice: finish completed writes, run the flushers and kswapd of every guest,
     the host's kswapd, and size the host's I/O buffers."""
@@ -425,7 +422,7 @@ def background(w, t):
     update_io_buffers(w)
 
 
-@njit(cache=True)
+@njit_kernel
 def run_tick(w, t0, tick_ms, slices, quantum_ms=QUANTUM_MS):
     """One tick of references, in ``slices`` slices with background work between them; a
     guest runs at most ``quantum_ms`` past the next one (sampling dilates it with the

@@ -21,8 +21,6 @@ but one double-paging read at a time per guest (the next victim it would need is
 
 from __future__ import annotations
 
-from numba import njit
-
 from sim_core.block_device import dev_read
 from sim_core.host_memory import (
     FREED,
@@ -31,6 +29,7 @@ from sim_core.host_memory import (
     SUBMITTED,
     back_frame,
 )
+from sim_core.jit import njit_kernel
 from sim_core.policies import ESC, on_remove, pick_victim
 from sim_core.state import (
     ANON,
@@ -84,7 +83,7 @@ from sim_core.swap import slot_alloc
 from sim_core.writeback import RECLAIM_BATCH, free_frame, reclaim_may_write, submit_write
 
 
-@njit(cache=True)
+@njit_kernel
 def _double_paging_read(w, g, f, t):
     """The host swapped frame f out, and the guest wants to write it: the host must read it
     back first. Needs a free host frame; False when there is none (try another victim).
@@ -109,7 +108,7 @@ def _double_paging_read(w, g, f, t):
     return True
 
 
-@njit(cache=True)
+@njit_kernel
 def evict(w, g, f, t, evictor):
     """Evict the page in frame f of guest g for ``evictor``. FREED, SUBMITTED or REFUSED."""
     fb = w.fb
@@ -166,7 +165,7 @@ def evict(w, g, f, t, evictor):
     return status
 
 
-@njit(cache=True)
+@njit_kernel
 def reclaim_one(w, g, t, evictor):
     """Evict one page of guest g chosen by its policy: FREED, SUBMITTED, REFUSED or NOTHING."""
     if w.gi[g, STALLED] != STALL_RUNS:
@@ -178,7 +177,7 @@ def reclaim_one(w, g, t, evictor):
     return evict(w, g, f, t, evictor)
 
 
-@njit(cache=True)
+@njit_kernel
 def kswapd(w, g, t, evictor):
     """Background reclaim: under the low watermark, until free frames plus frames on their
     way out reach the high one, or nothing more can go for now."""
@@ -190,7 +189,7 @@ def kswapd(w, g, t, evictor):
             return
 
 
-@njit(cache=True)
+@njit_kernel
 def direct_reclaim(w, g, t, evictor):
     """A fault found no free frame: reclaim a batch. FREED when a frame is free now,
     SUBMITTED when only writes in flight can free one (the caller waits), NOTHING when

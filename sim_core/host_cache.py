@@ -28,9 +28,9 @@ or per-cgroup limits), the copy queue holds at most ``CACHE_QUEUE`` writes.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from sim_core.block_device import dev_try_write
+from sim_core.jit import njit_kernel
 from sim_core.state import (
     ANON,
     CACHE_COPY_MS,
@@ -68,7 +68,7 @@ from sim_core.state import (
 FLUSH_SCAN = 4096  # cached blocks the host flusher looks at per call
 
 
-@njit(cache=True)
+@njit_kernel
 def block_of_page(w, p, swapped):
     """The disk block of guest page p: its file block, or its swap slot's block."""
     if swapped:
@@ -76,7 +76,7 @@ def block_of_page(w, p, swapped):
     return p
 
 
-@njit(cache=True)
+@njit_kernel
 def _list_add(w, b):
     n = w.hi[H_CACHE_N]
     w.hcl[n, HCL_BLOCK] = b
@@ -84,7 +84,7 @@ def _list_add(w, b):
     w.hi[H_CACHE_N] = n + 1
 
 
-@njit(cache=True)
+@njit_kernel
 def _list_remove(w, b):
     last = w.hi[H_CACHE_N] - 1
     pos = w.hcl[b, HCL_POS]
@@ -95,7 +95,7 @@ def _list_remove(w, b):
     w.hi[H_CACHE_N] = last
 
 
-@njit(cache=True)
+@njit_kernel
 def cached_read(w, g, b, start):
     """Guest g reads block b at ``start``: the completion time if the cache holds it
     (a hit), else -1.0 (the caller reads the device, then ``cache_insert_clean``)."""
@@ -107,7 +107,7 @@ def cached_read(w, g, b, start):
     return start + w.gf[g, CACHE_COPY_MS]
 
 
-@njit(cache=True)
+@njit_kernel
 def cache_insert_clean(w, b):
     """Cache block b, just read from the device, in a host frame the caller made free."""
     if w.hcb[b, HCB_STATE] != HCB_NONE:
@@ -119,7 +119,7 @@ def cache_insert_clean(w, b):
     _list_add(w, b)
 
 
-@njit(cache=True)
+@njit_kernel
 def dirty_limits(w):
     """(limit, background) in blocks: the ratios of dirtyable memory (free + cache)."""
     dirtyable = max(w.hi[H_FREE], 0) + w.hi[H_CACHE]
@@ -128,7 +128,7 @@ def dirty_limits(w):
     return max(limit, 1), background
 
 
-@njit(cache=True)
+@njit_kernel
 def write_throttled(w):
     """One more dirty block would put the host over its dirty limit (the writer waits)."""
     limit, _ = dirty_limits(w)
@@ -138,12 +138,12 @@ def write_throttled(w):
     return False
 
 
-@njit(cache=True)
+@njit_kernel
 def cache_queue_full(w):
     return w.hi[H_CQ_N] >= w.hcq_t.shape[0]
 
 
-@njit(cache=True)
+@njit_kernel
 def cache_next_done(w):
     """When the next guest write's copy into the cache completes (inf: none pending)."""
     if w.hi[H_CQ_N] == 0:
@@ -151,7 +151,7 @@ def cache_next_done(w):
     return w.hcq_t[w.hi[H_CQ_HEAD]]
 
 
-@njit(cache=True)
+@njit_kernel
 def cache_submit_write(w, g, f, t):
     """Copy guest g's write of frame f into the cache, in a host frame the caller made
     free (reserved now: the block is known when the copy completes, after the guest has
@@ -166,7 +166,7 @@ def cache_submit_write(w, g, f, t):
     w.hi[H_CQ_N] += 1
 
 
-@njit(cache=True)
+@njit_kernel
 def cache_pop_done(w, t):
     """The frame of the next guest write whose copy completed by t, its block now dirty
     in the cache; -1 when none."""
@@ -201,7 +201,7 @@ def cache_pop_done(w, t):
     return f
 
 
-@njit(cache=True)
+@njit_kernel
 def cache_write_done(w, b):
     """The flusher's write of block b completed: clean, unless written again meanwhile."""
     if w.hcb[b, HCB_STATE] == HCB_WB:
@@ -210,7 +210,7 @@ def cache_write_done(w, b):
         w.hi[H_CACHE_DIRTY] -= 1
 
 
-@njit(cache=True)
+@njit_kernel
 def host_flush(w, t):
     """The host flusher: over the background threshold, write dirty blocks to the device
     until under it or the device is full."""
@@ -234,7 +234,7 @@ def host_flush(w, t):
     w.hi[H_CACHE_FLUSH] = i
 
 
-@njit(cache=True)
+@njit_kernel
 def cache_drop_clean(w):
     """Host reclaim: drop one clean cached block, by CLOCK over accessed bits. True if a
     host frame came free."""

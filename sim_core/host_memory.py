@@ -25,12 +25,10 @@ zswap; host kernel memory is a fixed reserve.
 
 from __future__ import annotations
 
-from numba import njit
-
 from sim_core.block_device import dev_try_write
 from sim_core.fastrng import next_below
 from sim_core.host_cache import cache_drop_clean
-from sim_core.jit import njit_leaf
+from sim_core.jit import njit_kernel, njit_leaf
 from sim_core.state import (
     BACKED,
     C_HOST_DISCARDS,
@@ -90,7 +88,7 @@ NOTHING = 0  # nothing can be reclaimed
 RANDOM_TRIES = 64  # blind draws before the host gives up finding a victim
 
 
-@njit(cache=True)
+@njit_kernel
 def _resident_add(w, f):
     n = w.hi[H_NRES]
     w.hu[n, HU_RES] = f
@@ -98,7 +96,7 @@ def _resident_add(w, f):
     w.hi[H_NRES] = n + 1
 
 
-@njit(cache=True)
+@njit_kernel
 def _resident_remove(w, f):
     last = w.hi[H_NRES] - 1
     pos = w.hu[f, HU_POS]
@@ -117,7 +115,7 @@ def release_slot(fb, hi, f):
         hi[H_SWAP_USED] -= 1
 
 
-@njit(cache=True)
+@njit_kernel
 def free_host_slot(w, f):
     """Frame f no longer needs its host swap slot."""
     release_slot(w.fb, w.hi, f)
@@ -133,13 +131,13 @@ def mark_written(fb, hi, f):
     release_slot(fb, hi, f)
 
 
-@njit(cache=True)
+@njit_kernel
 def host_note_write(w, f):
     """``mark_written`` on the World."""
     mark_written(w.fb, w.hi, f)
 
 
-@njit(cache=True)
+@njit_kernel
 def back_frame(w, f):
     """Give frame f a host frame the caller made sure is free (zero-filled or read back)."""
     g = frame_guest(w.gi, f)
@@ -152,7 +150,7 @@ def back_frame(w, f):
     w.gi[g, N_BACKED] += 1
 
 
-@njit(cache=True)
+@njit_kernel
 def host_release(w, f):
     """The guest gave frame f up (balloon, free page reporting, OOM kill): whatever backed
     it is freed with no I/O. A swap write in flight finishes for nothing."""
@@ -170,7 +168,7 @@ def host_release(w, f):
     w.fb[f, FB_MIRROR] = 0
 
 
-@njit(cache=True)
+@njit_kernel
 def _can_go(w, f):
     """Host reclaim can take frame f now: it is in host memory, not being written, not
     pinned, and it can be dropped or there is swap room to write it."""
@@ -185,7 +183,7 @@ def _can_go(w, f):
     return w.hi[H_SWAP_USED] < w.hi[H_SWAP_CAP]
 
 
-@njit(cache=True)
+@njit_kernel
 def _host_victim(w):
     """A frame to reclaim, chosen blindly; -1 when none can go."""
     nres = w.hi[H_NRES]
@@ -213,7 +211,7 @@ def _host_victim(w):
     return -1
 
 
-@njit(cache=True)
+@njit_kernel
 def host_reclaim_one(w, t):
     """Reclaim one host frame: a clean block of the host page cache if there is one, else a
     guest frame chosen blindly - discard it, drop its current swap copy, or start writing
@@ -253,7 +251,7 @@ def host_reclaim_one(w, t):
     return FREED
 
 
-@njit(cache=True)
+@njit_kernel
 def host_write_done(w, f):
     """A host swap write of frame f completed: the frame is freed unless the guest touched
     it meanwhile (then it stays, clean, its swap copy kept)."""
@@ -267,7 +265,7 @@ def host_write_done(w, f):
         w.gi[g, N_HSWAPPED] += 1
 
 
-@njit(cache=True)
+@njit_kernel
 def host_kswapd(w, t):
     """Background reclaim: under the low watermark, until free frames plus frames on their
     way out reach the high one, or nothing more can go for now."""
@@ -279,7 +277,7 @@ def host_kswapd(w, t):
             return
 
 
-@njit(cache=True)
+@njit_kernel
 def oom_victim(w):
     """The guest the host's OOM killer picks: the most resident memory, as oom_badness."""
     best, best_rss = -1, -1
@@ -289,7 +287,7 @@ def oom_victim(w):
     return best
 
 
-@njit(cache=True)
+@njit_kernel
 def oom_kill(w, g):
     """Kill guest g: all its memory goes back to the host, it runs no more."""
     for f in range(w.gi[g, F_LO], w.gi[g, F_HI]):

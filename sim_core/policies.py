@@ -23,10 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from sim_core.fastrng import next_below
-from sim_core.jit import njit_leaf
+from sim_core.jit import njit_kernel, njit_leaf
 from sim_core.state import (
     ANON,
     ESC_CLASS,
@@ -145,7 +144,7 @@ def link_touch(prev, nxt, head, tail, f):
     return head, tail
 
 
-@njit(cache=True)
+@njit_kernel
 def list_append(w, g, f):
     """Put frame f at the tail (most recent end) of guest g's list."""
     lk, gi = w.lk, w.gi
@@ -154,7 +153,7 @@ def list_append(w, g, f):
     gi[g, LIST_TAIL] = tail
 
 
-@njit(cache=True)
+@njit_kernel
 def list_unlink(w, g, f):
     """Take frame f out of guest g's list."""
     lk, gi = w.lk, w.gi
@@ -250,13 +249,13 @@ def esc_referenced(esc00, fb, gi, g, f):
     gi[g, ESC_N01] = n01
 
 
-@njit(cache=True)
+@njit_kernel
 def esc_note_reference(w, g, f):
     """Frame f's R bit is about to go 0 -> 1: it leaves class (0, M)."""
     esc_referenced(w.esc00, w.fb, w.gi, g, f)
 
 
-@njit(cache=True)
+@njit_kernel
 def esc_note_cleared(w, g, f):
     """The hand just cleared frame f's R bit: it joins class (0, M)."""
     gi = w.gi
@@ -281,7 +280,7 @@ def on_hit(lk, gi, fl, g, f, pol):
         fl[f] = gi[g, VTIME]
 
 
-@njit(cache=True)
+@njit_kernel
 def on_load(w, g, f, pol):
     """A page was just loaded into frame f."""
     if pol == LRU or pol == FIFO:
@@ -290,7 +289,7 @@ def on_load(w, g, f, pol):
         w.fl[f] = w.gi[g, VTIME]
 
 
-@njit(cache=True)
+@njit_kernel
 def on_remove(w, g, f, pol):
     """Frame f is about to lose its page."""
     if pol == LRU or pol == FIFO:
@@ -420,7 +419,7 @@ def ws_pick(state, kind, ref, fl, hand, lo, hi, now, tau, allow_anon):
 
 
 # ---- the same, over the World (the kernel's entry points) ------------------------------------
-@njit(cache=True)
+@njit_kernel
 def victim_esc(w, g, allow_anon):
     """ESC's victim of guest g: (frame, class 0..3), or (-1, -1)."""
     fb, gi = w.fb, w.gi
@@ -443,7 +442,7 @@ def victim_esc(w, g, allow_anon):
     return f, cls
 
 
-@njit(cache=True)
+@njit_kernel
 def victim_clock(w, g, allow_anon):
     """CLOCK's victim of guest g, or -1."""
     fb, gi = w.fb, w.gi
@@ -460,7 +459,7 @@ def victim_clock(w, g, allow_anon):
     return f
 
 
-@njit(cache=True)
+@njit_kernel
 def victim_list_head(w, g, allow_anon):
     """LRU's / FIFO's victim of guest g, or -1."""
     fb = w.fb
@@ -469,7 +468,7 @@ def victim_list_head(w, g, allow_anon):
     )
 
 
-@njit(cache=True)
+@njit_kernel
 def victim_random(w, g, allow_anon):
     """A random victim of guest g, or -1."""
     fb, gi = w.fb, w.gi
@@ -478,7 +477,7 @@ def victim_random(w, g, allow_anon):
     )
 
 
-@njit(cache=True)
+@njit_kernel
 def victim_file_first(w, g, allow_anon):
     """file_first's victim of guest g, or -1."""
     fb, gi = w.fb, w.gi
@@ -495,7 +494,7 @@ def victim_file_first(w, g, allow_anon):
     return f
 
 
-@njit(cache=True)
+@njit_kernel
 def victim_ws(w, g, allow_anon):
     """WSClock's victim of guest g, or -1."""
     fb, gi = w.fb, w.gi
@@ -515,7 +514,7 @@ def victim_ws(w, g, allow_anon):
     return f
 
 
-@njit(cache=True)
+@njit_kernel
 def pick_victim(w, g, allow_anon):
     """The victim frame of guest g under its policy (-1 when no eligible frame exists).
     ESC leaves the victim's class (0..3 for 00, 01, 10, 11) in gi[g, ESC_CLASS]."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from sim_core.jit import njit_kernel
 from sim_core.state import (
     IDLE_FROM,
     PSI_CAP,
@@ -31,14 +32,14 @@ from sim_core.state import (
 )
 
 
-@njit(cache=True)
+@njit_kernel
 def guest_stall(w, g, start, end):
     """Guest g's task stalled on guest memory from start to end (ms)."""
     if end > start:
         w.gf[g, STALL_MS] += end - start
 
 
-@njit(cache=True)
+@njit_kernel
 def host_stall(w, g, start, end):
     """Guest g's vCPU stalled on host memory from start to end (ms)."""
     if end <= start:
@@ -54,7 +55,7 @@ def host_stall(w, g, start, end):
         w.psi_iv[g, n - 1, 1] = max(w.psi_iv[g, n - 1, 1], end)  # full: merge into the last
 
 
-@njit(cache=True)
+@njit(cache=True)  # allocates its event arrays: needs numba's runtime
 def host_psi(w, t0, t1):
     """Host memory PSI over [t0, t1): (some, full) as shares of the tick. Intervals
     reaching past t1 carry their remainder into the next tick."""

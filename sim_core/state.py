@@ -24,7 +24,7 @@ from numba.experimental import structref
 
 from sim_core.block_device import DEVICE_FIELDS, make_device_arrays
 from sim_core.constants import ANON, FILE  # noqa: F401 - page kinds: defined once, there
-from sim_core.jit import njit_leaf
+from sim_core.jit import njit_leaf, register_struct
 
 # ---- guest frame states (FB_STATE) ---------------------------------------------------------
 FREE = 0
@@ -251,7 +251,7 @@ WORLD_FIELDS = (
 ) + DEVICE_FIELDS  # fmt: skip
 
 
-@structref.register
+@register_struct
 class WorldType(types.StructRef):
     """numba's type of a World: its fields are the arrays above."""
 

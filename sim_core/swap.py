@@ -10,12 +10,11 @@ Divergences: no swap readahead, no cluster allocation, slots never freed on writ
 
 from __future__ import annotations
 
-from numba import njit
-
+from sim_core.jit import njit_kernel
 from sim_core.state import N_SWAPPED, S_HI, SB_USED, SLOT_TOP
 
 
-@njit(cache=True)
+@njit_kernel
 def slot_alloc(w, g):
     """A free swap slot of guest g, now in use; -1 when its swap is full."""
     top = w.gi[g, SLOT_TOP]

@@ -21,8 +21,6 @@ it as a memory stall as the issue asks.
 
 from __future__ import annotations
 
-from numba import njit
-
 from sim_core.block_device import (
     dev_advance,
     dev_next_completion,
@@ -38,6 +36,7 @@ from sim_core.host_cache import (
     write_throttled,
 )
 from sim_core.host_memory import FREED, host_reclaim_one, host_write_done
+from sim_core.jit import njit_kernel
 from sim_core.policies import ESC, esc_note_cleared, esc_note_reference
 from sim_core.state import (
     ANON,
@@ -82,19 +81,19 @@ RECLAIM_BATCH = 32  # SWAP_CLUSTER_MAX: pages reclaim works on at a time (mm/vms
 FLUSH_SCAN = 4096  # frames the flusher looks at per call
 
 
-@njit(cache=True)
+@njit_kernel
 def over_dirty_limit(w, g):
     """Dirtying one more page would put guest g over its dirty limit."""
     return w.gi[g, N_DIRTY] + w.gi[g, N_WRITEBACK] >= w.gi[g, DIRTY_LIMIT]
 
 
-@njit(cache=True)
+@njit_kernel
 def reclaim_may_write(w, g):
     """Reclaim may start one more write: dirty + writeback stay under limit + one batch."""
     return w.gi[g, N_DIRTY] + w.gi[g, N_WRITEBACK] < w.gi[g, DIRTY_LIMIT] + RECLAIM_BATCH
 
 
-@njit(cache=True)
+@njit_kernel
 def submit_write(w, g, f, t):
     """Start writing the page in frame f to its disk or swap slot; False when the device's
     request table has no room (the caller retries later; nothing is lost). With the host
@@ -126,7 +125,7 @@ def submit_write(w, g, f, t):
     return True
 
 
-@njit(cache=True)
+@njit_kernel
 def flush(w, g, t):
     """The flusher: over the background threshold, write dirty page cache back (pages stay
     resident) until under it, or the device is full."""
@@ -148,7 +147,7 @@ def flush(w, g, t):
     w.gi[g, FLUSH_HAND] = f
 
 
-@njit(cache=True)
+@njit_kernel
 def push_free(w, g, f):
     """Frame f goes on guest g's free list."""
     top = w.gi[g, FREE_TOP]
@@ -157,7 +156,7 @@ def push_free(w, g, f):
     w.gi[g, N_FREE] += 1
 
 
-@njit(cache=True)
+@njit_kernel
 def pop_free(w, g):
     """The frame on top of guest g's free list, taken off it (the caller checked it is
     not empty)."""
@@ -168,7 +167,7 @@ def pop_free(w, g):
     return f
 
 
-@njit(cache=True)
+@njit_kernel
 def guest_write_done(w, f):
     """A guest write of frame f completed. If reclaim was waiting for it, the page leaves
     and the frame is free; if the page was touched meanwhile it stays, clean."""
@@ -182,7 +181,7 @@ def guest_write_done(w, f):
     free_frame(w, g, f)
 
 
-@njit(cache=True)
+@njit_kernel
 def free_frame(w, g, f):
     """The page in frame f has left it (its state set by the caller): unlink the two and
     put the frame on the free list."""
@@ -194,7 +193,7 @@ def free_frame(w, g, f):
     push_free(w, g, f)
 
 
-@njit(cache=True)
+@njit_kernel
 def reap(w, t):
     """Advance the device to t and finish every write that completed by then (and every
     guest write copied into the host page cache by then)."""
@@ -216,7 +215,7 @@ def reap(w, t):
         guest_write_done(w, f)
 
 
-@njit(cache=True)
+@njit_kernel
 def next_io_completion(w):
     """When the next write in flight completes: at the device or into the host cache."""
     return min(dev_next_completion(w), cache_next_done(w))

@@ -525,9 +525,10 @@ from sim_core.block_device import (
     device_params, make_device_arrays,
 )
 from sim_core.config import DiskConfig
+from sim_core.jit import register_struct
 
 
-@structref.register
+@register_struct
 class BiggerType(types.StructRef):
     def preprocess_fields(self, fields):
         return tuple((name, types.unliteral(t)) for name, t in fields)
