@@ -87,7 +87,7 @@ from numba import types
 from numba.experimental import structref
 
 from sim_core.config import DEVICE_PRESETS, DiskConfig
-from sim_core.jit import njit_kernel, register_struct
+from sim_core.jit import define_proxy, njit_kernel, register_struct
 
 # ---- dvi: int64 scalars ------------------------------------------------------------------
 # counters (read by callers)
@@ -244,7 +244,7 @@ class Device(structref.StructRefProxy):
         raise AttributeError(name)
 
 
-structref.define_proxy(Device, DeviceType, list(DEVICE_FIELDS))
+define_proxy(Device, DeviceType, list(DEVICE_FIELDS))
 
 
 def make_device(**params: Any) -> Device:

@@ -18,21 +18,35 @@ one the function did not get as an argument, and a test checks every compiled si
 for the rest. A function that allocates does not compile under them
 ("NRT required but not enabled"): keep it on plain ``njit(cache=True)``.
 
-``register_struct`` replaces ``numba.experimental.structref.register`` for the World and
-the Device: numba's attribute read needs the runtime only to find the struct's data
-(``NRT_MemInfo_data_fast``), which is the meminfo's fourth field; without the runtime it
-is read directly, and the attribute is returned borrowed (no reference taken), which is
-what the reference-counted path does after its increment/decrement pair cancels.
+``register_struct`` and ``define_proxy`` replace ``numba.experimental.structref``'s
+``register`` and ``define_proxy`` for the World and the Device:
+
+- numba's attribute read needs the runtime only to find the struct's data
+  (``NRT_MemInfo_data_fast``), the meminfo's fourth field; without the runtime it is read
+  directly, and the attribute is returned borrowed (no reference taken), which is what
+  the reference-counted path does after its increment/decrement pair cancels;
+- unboxing a struct passed from Python takes a reference to its meminfo that the call
+  wrapper gives back only if the function has the runtime: a kernel called from Python
+  without it kept one per call, so no World was ever freed (a Ray worker reached 14 GB in
+  a full reproduction). There the wrapper gives it back through the Python object.
 """
 
 from __future__ import annotations
 
-from numba import njit
+from numba import njit, types
 from numba.core import cgutils, imputils
 from numba.core.datamodel import default_manager, models
-from numba.core.extending import infer_getattr, lower_getattr_generic, lower_setattr_generic
+from numba.core.extending import (
+    NativeValue,
+    box,
+    infer_getattr,
+    lower_getattr_generic,
+    lower_setattr_generic,
+    unbox,
+)
 from numba.core.runtime.nrtdynmod import _meminfo_struct_type
 from numba.core.typing.templates import AttributeTemplate
+from numba.experimental import structref
 
 njit_kernel = njit(cache=True, _nrt=False)
 njit_leaf = njit(cache=True, _nrt=False, forceinline=True)
@@ -82,3 +96,37 @@ def register_struct(struct_type):
         setattr(payload, attr, value)
 
     return struct_type
+
+
+def define_proxy(py_class, struct_type, fields) -> None:
+    """``structref.define_proxy`` with an unboxing that gives its reference back in
+    functions compiled without numba's runtime too."""
+    structref.define_constructor(py_class, struct_type, fields)
+    new_proxy = py_class._numba_box_
+
+    @box(struct_type)
+    def _box(typ, val, c):
+        meminfo = cgutils.create_struct_proxy(typ)(c.context, c.builder, value=val).meminfo
+        boxed_meminfo = c.box(types.MemInfoPointer(types.voidptr), meminfo)
+        ctor = c.pyapi.unserialize(c.pyapi.serialize_object(new_proxy))
+        typ_obj = c.pyapi.unserialize(c.pyapi.serialize_object(typ))
+        out = c.pyapi.call_function_objargs(ctor, [typ_obj, boxed_meminfo])
+        for obj in (ctor, typ_obj, boxed_meminfo):
+            c.pyapi.decref(obj)
+        return out
+
+    @unbox(struct_type)
+    def _unbox(typ, obj, c):
+        meminfo_obj = c.pyapi.object_getattr_string(obj, "_meminfo")
+        meminfo = c.unbox(types.MemInfoPointer(types.voidptr), meminfo_obj).value  # acquires
+        ref = cgutils.create_struct_proxy(typ)(c.context, c.builder)
+        ref.meminfo = meminfo
+        if c.context.enable_nrt:  # the wrapper releases it after the call
+            c.pyapi.decref(meminfo_obj)
+            return NativeValue(ref._getvalue())
+
+        def release():
+            c.pyapi.decref(c.pyapi.call_method(meminfo_obj, "release"))
+            c.pyapi.decref(meminfo_obj)
+
+        return NativeValue(ref._getvalue(), cleanup=release)

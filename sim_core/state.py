@@ -24,7 +24,7 @@ from numba.experimental import structref
 
 from sim_core.block_device import DEVICE_FIELDS, make_device_arrays
 from sim_core.constants import ANON, FILE  # noqa: F401 - page kinds: defined once, there
-from sim_core.jit import njit_leaf, register_struct
+from sim_core.jit import define_proxy, njit_leaf, register_struct
 
 # ---- guest frame states (FB_STATE) ---------------------------------------------------------
 FREE = 0
@@ -275,7 +275,7 @@ class World(structref.StructRefProxy):
         raise AttributeError(name)
 
 
-structref.define_proxy(World, WorldType, list(WORLD_FIELDS))
+define_proxy(World, WorldType, list(WORLD_FIELDS))
 
 
 @njit_leaf
