@@ -205,15 +205,15 @@ def check_config(config: Any, budget: int, *, where: str = "", option: str = BUD
 # baseline, the summary), per guest-tick (a tick's control plane in Python: refills,
 # monitor, controller, metrics) and per nominal reference (every guest busy every tick,
 # the sampled share; a thrashing guest completes fewer references but pays for faults, so
-# this term is an average over pressure). Fitted by non-negative least squares on each
-# sweep's actual/estimate ratio, over the host-mode sweeps of one full reproduction
+# this term is an average over pressure). Fitted (positive coefficients, least squares on
+# log(actual/estimate) per sweep) over the host-mode sweeps of one full reproduction
 # (FIT_SOURCE); ESTIMATE_RANGE is the lowest and highest actual/estimate among them, the
 # range a plan prints. A single reference rate was off by up to 10x both ways.
-SECONDS_PER_RUN = 0.0642  # s, see FIT_SOURCE
-SECONDS_PER_GUEST_TICK = 109e-6  # s, see FIT_SOURCE
-SECONDS_PER_REFERENCE = 11.3e-9  # s, see FIT_SOURCE
-ESTIMATE_RANGE = (0.64, 4.5)  # actual / estimate, lowest and highest of the fitted sweeps
-FIT_SOURCE = "the full reproduction of 84ebf17 on 2 cores (2026-12-07), 19 host-mode sweeps"
+SECONDS_PER_RUN = 0.137  # s, see FIT_SOURCE
+SECONDS_PER_GUEST_TICK = 114.5e-6  # s, see FIT_SOURCE
+SECONDS_PER_REFERENCE = 9.51e-9  # s, see FIT_SOURCE
+ESTIMATE_RANGE = (0.47, 4.34)  # actual / estimate, lowest and highest of the fitted sweeps
+FIT_SOURCE = "the full reproduction of ac1f916 on 2 cores (2026-12-08), 19 host-mode sweeps"
 
 
 def estimated_references(config: Any) -> int:
