@@ -138,8 +138,15 @@ BUSY_REASON = (
     "2.91M/3.26M, esx 2.13M/2.21M. Over 300 s mom converges to 35 MiB balloons (what stops "
     "host swapping: 4 x 117 MiB needed, 378 MiB held) and is slower still (149k/217k vs "
     "234k/279k): the guests swap the same shortfall the host did, and their ESC prefers clean "
-    "pages; with clock guests mom beats none on db throughput (255k vs 234k) but not on "
-    "reclaim I/O (15.2M vs 14.9M), nor on zipf (255k vs 279k)."
+    "pages. Over the issue's whole range (2026-12-08, 5 replicates; db/zipf, steady k refs/s, "
+    "none vs mom): 1.2x 378/445 vs 277/391, 1.4x 174/209 vs 144/204, 1.6x 115/138 vs 98/140 "
+    "(zipf at 1.6: +1.2%, with 3.0% more reclaim I/O); ws equals none everywhere and esx is "
+    "slower everywhere. Cause: on these footprints ESC is no better than the host's random "
+    "choice (replayed db trace at 90% of the footprint: esc 2.09%, random 2.19%, clock 1.24% "
+    "of references miss), so moving the shortfall into the guest buys nothing, and balloons "
+    "leave free reserves in guest and host. With clock guests mom gains 2.3%/0.9% on "
+    "throughput (240k vs 234k, 282k vs 279k) and still costs 1.4%/2.3% more reclaim I/O; with "
+    "LRU guests mom is within 0.6% of none."
 )
 IDLE_REASON = (
     "NOT SUPPORTED by the model (measured 2026-12-07, 5 seeds, overcommit 1.3, 60 s): every "
@@ -147,7 +154,11 @@ IDLE_REASON = (
     "999.5k), and mom and ws are identical to none in reclaim I/O (zipf 125k, db 110k; esx "
     "107k/89k): the host cannot hold every zeroed frame at boot, and its blind choice settles "
     "within 5 s (zipf, none: all 57.5k host swap-outs and the only slowdown, 699k refs/s, fall "
-    "in the first 5 s; native after), before mom's first decision at 10 s."
+    "in the first 5 s; native after), before mom's first decision at 10 s. Over the issue's "
+    "whole range (2026-12-08, 5 replicates): native under every policy at 1.2x and 1.4x, and "
+    "under none, mom and ws at 1.6x (esx 871k/956k); reclaim I/O of mom within 1.1% of none at "
+    "1.2x and 1.4x and 5.2%/3.6% under it at 1.6x (db 325k vs 343k, zipf 425k vs 441k), of "
+    "ws within 0.5% everywhere: a tie on throughput is not a win."
 )
 
 
