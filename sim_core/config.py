@@ -655,9 +655,10 @@ def _validate(cfg: SimConfig) -> None:
         h.swap_mib is not None and h.swap_mib >= 0, "host.swap_mib", "must be >= 0", h.swap_mib
     )
     _choice(h.cache, "host.cache", GUEST_CACHE_MODES)
+    _require(0 < h.dirty_ratio <= 100, "host.dirty_ratio", "must be in (0, 100]", h.dirty_ratio)
     _require(
-        0 <= h.dirty_background_ratio < h.dirty_ratio <= 100,
-        "host.dirty_background_ratio", "needs 0 <= background < dirty_ratio <= 100",
+        0 <= h.dirty_background_ratio < h.dirty_ratio,
+        "host.dirty_background_ratio", f"must be in [0, dirty_ratio = {h.dirty_ratio})",
         h.dirty_background_ratio,
     )  # fmt: skip
     _require(h.cache_copy_us >= 0, "host.cache_copy_us", "must be >= 0", h.cache_copy_us)

@@ -268,6 +268,25 @@ def test_bad_config_is_rejected_naming_the_field(overrides, field):
     assert str(err.value).startswith(field), str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"disk.preset": "ssd"},
+         "disk.preset: unknown 'ssd', choose one of nvme, sata_ssd, hdd, network"),
+        ({"vms.dirty_ratio": 120}, "vms[0].dirty_ratio: must be in (0, 100], got 120"),
+        ({"vms.dirty_ratio": 10, "vms.dirty_background_ratio": 20},
+         "vms[0].dirty_background_ratio: must be in [0, dirty_ratio = 10.0), got 20"),
+        ({"host.dirty_ratio": 120}, "host.dirty_ratio: must be in (0, 100], got 120"),
+        ({"host.dirty_ratio": 10, "host.dirty_background_ratio": 20},
+         "host.dirty_background_ratio: must be in [0, dirty_ratio = 10.0), got 20"),
+    ],
+)  # fmt: skip
+def test_contradictory_io_settings_are_refused_before_anything_runs(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        build_config({}, **overrides)
+    assert str(err.value).startswith(message), str(err.value)
+
+
 @pytest.mark.parametrize("mem", [65, 67, 100, 333])
 def test_a_resolved_config_reads_back_as_itself(mem):
     from sim_core.config import from_dict
