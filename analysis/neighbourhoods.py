@@ -126,11 +126,12 @@ NEIGHBOURHOODS: dict[str, Neighbourhood] = {
             "vms.workload_params.alpha": {"uniform": [0.7, 1.2]},
         }
     ),
-    # The idle memory tax: the active guest's footprint and the host's size.
+    # The idle memory tax: the active guest's footprint (always over an equal split of the
+    # host, as in the figure) and the host's size.
     "fig10_idle_tax": Neighbourhood(
         {
             "disk.preset": _DISKS,
-            "vms.1.workload_params.footprint_mib": {"uniform": [100, 140]},
+            "vms.1.workload_params.footprint_mib": {"uniform": [200, 250]},
             "host.mem_mib": {"randint": [360, 400]},
         }
     ),
