@@ -91,7 +91,8 @@ CLAIMS: dict[str, str] = {
     "fig03_ws_vs_file_first": (
         "Under balloon pressure on the `db` workload, the working-set guest policy keeps the "
         "hot buffer cache: fewer major faults per 1,000 references and higher throughput "
-        "than file_first at every balloon size where file_first faults."
+        "than file_first at every balloon size where the balloon makes file_first fault "
+        "(more than it does without a balloon)."
     ),
     "fig04_push_pull": (
         "A larger balloon moves pressure from the host to the guest: host swapping at the "
@@ -401,14 +402,18 @@ MAJOR = "major_faults_per_1000_refs"
 
 
 def check_fig03_ws_vs_file_first(rows: Rows, quick: bool = False) -> Claim:
-    """ws vs file_first on `db` at each balloon size where file_first faults (faults per
-    1,000 references: ws, being faster, issues more references in the same time)."""
+    """ws vs file_first on `db` at each balloon size where the balloon makes file_first
+    fault: a balloon over 0 at which file_first has more major faults per 1,000 references
+    than without one (the cold misses every run has are not balloon pressure). Per 1,000
+    references: ws, being faster, issues more references in the same time."""
     c = _Check("fig03_ws_vs_file_first", quick)
     ws = _by((r for r in rows if r["guest_policy"] == "ws"), "balloon_mib")
     ff = _by((r for r in rows if r["guest_policy"] == "file_first"), "balloon_mib")
-    pressured = [b for b in sorted(ff, key=_num) if _num(ff[b][MAJOR]) > 0]
+    unballooned = next((_num(ff[b][MAJOR]) for b in ff if _num(b) == 0), 0.0)
+    pressured = [b for b in sorted(ff, key=_num)
+                 if _num(b) > 0 and _num(ff[b][MAJOR]) > unballooned]  # fmt: skip
     if not pressured:
-        c.add("file_first faults at some balloon size (balloon pressure)", False)
+        c.add("file_first faults more under some balloon than without one (pressure)", False)
     for b in pressured:
         tag = f"balloon {_fmt(b)} MiB"
         if b not in ws:
@@ -432,7 +437,10 @@ def check_fig03_ws_vs_file_first(rows: Rows, quick: bool = False) -> Claim:
             ">",
             0,
         )
-    c.coverage(f"at every balloon size where file_first faults: runs at {_values(ff, ' MiB')} only")
+    c.coverage(
+        f"at every balloon size where the balloon makes file_first fault: runs at "
+        f"{_values(ff, ' MiB')} only"
+    )
     return c.claim()
 
 
