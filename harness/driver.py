@@ -12,9 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.errors import UserError
 from harness.progress import SweepProgress
 from harness.spec import SweepSpec
 from store import parquet, sweep_lock
+
+
+class StaleRuns(UserError):
+    """A sweep's store holds runs its spec does not make: the spec changed since they ran.
+    Left there, every analysis of the sweep (figures, claims, plots, SQL) would mix them in."""
 
 
 @dataclass
@@ -39,15 +45,20 @@ def run_sweep(
     results: Path | str,
     *,
     fresh: bool = False,
+    prune: bool = False,
     progress: SweepProgress | None = None,
     wait: bool = False,
 ) -> SweepReport:
     """Run the spec's runs that are not stored yet and store each result as it arrives, so
     an interrupted driver loses at most the runs in flight. ``fresh`` deletes the sweep's
     stored files first. Failed runs are stored with their error and retried next time.
-    Holds the sweep's lock throughout (store.sweep_lock): another live driver of the same
-    sweep makes this refuse (SweepLocked), or with ``wait`` wait until it is done."""
-    return run_sweeps([spec], executor, results, fresh=fresh, progress=progress, wait=wait)[0]
+    Stored runs the spec does not make are refused (StaleRuns) before anything runs, or
+    with ``prune`` deleted. Holds the sweep's lock throughout (store.sweep_lock): another
+    live driver of the same sweep makes this refuse (SweepLocked), or with ``wait`` wait
+    until it is done."""
+    return run_sweeps(
+        [spec], executor, results, fresh=fresh, prune=prune, progress=progress, wait=wait
+    )[0]
 
 
 def run_sweeps(
@@ -56,6 +67,7 @@ def run_sweeps(
     results: Path | str,
     *,
     fresh: bool = False,
+    prune: bool = False,
     progress: SweepProgress | None = None,
     wait: bool = False,
     on_done: Callable[[SweepReport], None] = lambda _report: None,
@@ -72,7 +84,34 @@ def run_sweeps(
     with contextlib.ExitStack() as locks:
         for name in names:
             locks.enter_context(sweep_lock.hold(results, name, wait=wait))
+        if not fresh:
+            stale = {spec.name: stale_run_ids(spec, results) for spec in specs}
+            if prune:
+                for name, ids in stale.items():
+                    parquet.drop_runs(results, name, ids)
+            else:
+                refuse_stale_runs(stale, results)
         return _run_locked(specs, executor, results, fresh, progress, on_done)
+
+
+def stale_run_ids(spec: SweepSpec, results: Path | str) -> set[str]:
+    """Ids of the runs stored under the spec's sweep name that the spec does not make."""
+    made = {r.run_id for r in spec.runs}
+    return {rid for rid in parquet.stored_outcomes(results, spec.name) if rid not in made}
+
+
+def refuse_stale_runs(stale: dict[str, set[str]], results: Path | str) -> None:
+    """StaleRuns naming every sweep with stored runs its spec does not make, if any."""
+    found = {name: len(ids) for name, ids in stale.items() if ids}
+    if not found:
+        return
+    which = ", ".join(f"{name} ({n} runs)" for name, n in found.items())
+    raise StaleRuns(
+        f"{results}: stored runs that the spec no longer makes (it changed since they ran): "
+        f"{which}; analyses of a sweep read every run stored under its name, so they would "
+        "be mixed in. --prune deletes those runs, --fresh the whole sweep; or use another "
+        "--results (or, for `run`, another --name)"
+    )
 
 
 def _pending(spec: SweepSpec, results: Path | str, fresh: bool) -> tuple[list[Any], int, int]:

@@ -16,6 +16,12 @@ ADDRESS_HELP = (
 RESULTS = typer.Option(None, "--results", help=RESULTS_HELP)
 ADDRESS = typer.Option(None, "--address", help=ADDRESS_HELP)
 EXECUTOR = typer.Option("ray", "--executor", help="ray (default) or local.")
+PRUNE = typer.Option(
+    False,
+    "--prune",
+    help="Delete stored runs that a sweep's spec no longer makes (it changed since they "
+    "ran); without it such runs stop the command before anything runs.",
+)
 
 
 def default_results() -> Path:

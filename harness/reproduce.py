@@ -41,7 +41,7 @@ from analysis.paper import (
 )
 from analysis.report import write_reports
 from harness import limits
-from harness.driver import SweepReport, run_sweeps
+from harness.driver import SweepReport, refuse_stale_runs, run_sweeps, stale_run_ids
 from harness.errors import UserError
 from harness.executors import make_executor
 from harness.progress import SweepProgress
@@ -197,6 +197,7 @@ def run_figure_sweeps(
     progress: bool | None = None,
     log: Callable[[str], None] = lambda _msg: None,
     neighbourhoods: bool = False,
+    prune: bool = False,
 ) -> list[SweepRun]:
     """Run each figure's sweep through the harness (stored runs are skipped), and with
     ``neighbourhoods`` its neighbourhood sweep after it, all in one queue. A spec that does
@@ -214,6 +215,9 @@ def run_figure_sweeps(
     if not loaded:
         return records
     figure_of = {spec.name: figure.name for figure, spec in loaded}
+    if not prune:  # before Ray starts (the driver checks again under the sweeps' locks)
+        refuse_stale_runs({spec.name: stale_run_ids(spec, results) for _, spec in loaded},
+                          results)  # fmt: skip
 
     def done(report: SweepReport) -> None:
         record = SweepRun(figure_of[report.sweep], report.sweep, runs=report.runs,
@@ -227,7 +231,8 @@ def run_figure_sweeps(
         SweepProgress(enabled=progress) as bar,
     ):
         try:  # every sweep's runs in one queue: no core idles at the end of a sweep
-            run_sweeps([spec for _, spec in loaded], ex, results, progress=bar, on_done=done)
+            run_sweeps([spec for _, spec in loaded], ex, results, prune=prune, progress=bar,
+                       on_done=done)  # fmt: skip
         except (UserError, StoreError):
             raise  # the executor cannot start (a bad --address), a sweep is locked
         except Exception as exc:  # the sweeps not finished yet record why
@@ -263,15 +268,18 @@ def reproduce(
     address: str | None = None,
     progress: bool | None = None,
     log: Callable[[str], None] = lambda _msg: None,
+    prune: bool = False,
 ) -> Reproduction:
     """Run every figure sweep, draw every figure, check every claim, write report.md and
-    report.html into ``out``."""
+    report.html into ``out``. Stored runs a sweep's spec no longer makes (results of an
+    earlier version) stop it before anything runs (StaleRuns), or with ``prune`` are
+    deleted."""
     start = time.perf_counter()
     out, results = Path(out), Path(results)
     selected = select(only, quick)
     sweeps = run_figure_sweeps(
         selected, results, quick=quick, executor=executor, address=address,
-        progress=progress, log=log, neighbourhoods=not quick,
+        progress=progress, log=log, neighbourhoods=not quick, prune=prune,
     )  # fmt: skip
     outcomes = draw_figures(
         results, out, selected, quick=quick, memory_limit_bytes=limits.default_budget(),

@@ -340,3 +340,55 @@ def test_status_counts_missing_against_the_shipped_spec_of_the_same_name(tmp_pat
     [row] = json.loads(out)
     assert code == 0 and row["sweep"] == "smoke"
     assert row["missing"] == 1 and row["done"] == row["runs"] - 1 and row["failed"] == 0
+
+
+def test_runs_of_an_earlier_spec_stop_run_and_reproduce_until_pruned(tmp_path, balloonlab):
+    """A sweep whose spec changed (ticks 6 -> 7) would mix the old runs into every analysis
+    of its name: `run` refuses before anything runs, leaving the store and the stored spec
+    as they were; `status` counts them; --prune deletes them and runs the new spec. A
+    grown spec (more replicates) holds the old runs and is not refused."""
+    results = tmp_path / "results"
+    old = write_spec(tmp_path, "st")
+    args = ("--executor", "local", "--results", str(results), "--json")
+    assert balloonlab("run", str(old), *args)[0] == 0
+    (tmp_path / "v2").mkdir()
+    new = write_spec(tmp_path / "v2", "st", ticks=7)
+    stored_spec = (results / "specs" / "st.toml").read_text()
+
+    code, out, err = balloonlab("run", str(new), *args)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "st (4 runs)" in err and "--prune" in err
+    assert parquet.read_table(results, "runs", "st").num_rows == 4
+    assert (results / "specs" / "st.toml").read_text() == stored_spec
+
+    code, out, _ = balloonlab("status", str(new), "--results", str(results), "--json")
+    assert json.loads(out) == [
+        {"sweep": "st", "runs": 4, "done": 0, "failed": 0, "missing": 4, "not_in_spec": 4}
+    ]
+
+    code, out, err = balloonlab("run", str(new), *args, "--prune")
+    assert code == 0, err
+    assert json.loads(out)[0]["done"] == 4
+    ticks = parquet.read_table(results, "runs", "st").column("ticks").to_pylist()
+    assert ticks == [7] * 4
+
+    (tmp_path / "v3").mkdir()
+    grown = write_spec(tmp_path / "v3", "st", ticks=7, replicates=2)
+    code, out, _ = balloonlab("run", str(grown), *args)
+    assert code == 0 and (json.loads(out)[0]["skipped"], json.loads(out)[0]["done"]) == (4, 4)
+
+
+def test_reproduce_refuses_runs_of_an_earlier_version_of_a_shipped_sweep(tmp_path, balloonlab):
+    """Runs stored under a shipped sweep's name by another spec (as after an upgrade that
+    changed it) stop `reproduce` before anything runs; --prune is the way on."""
+    results = tmp_path / "results"
+    earlier = tmp_path / "fig10_idle_tax.toml"
+    earlier.write_text(SPEC.format(name="fig10_idle_tax-quick", replicates=1, ticks=5, mem=16,
+                                   iops="[1000.0]"))  # fmt: skip
+    assert balloonlab("run", str(earlier), "--executor", "local", "--results", str(results))[0] == 0
+    code, _, err = balloonlab(
+        "reproduce", "--quick", "--only", "fig10", "--executor", "local",
+        "--results", str(results), "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert code == 2 and "fig10_idle_tax-quick (4 runs)" in err and "--prune" in err
+    assert not (tmp_path / "out").exists()

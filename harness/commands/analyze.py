@@ -294,6 +294,7 @@ def reproduce_command(
     show_plan: bool = typer.Option(
         False, "--plan", help="Only list the sweeps it would run: runs and compute estimate."
     ),
+    prune: bool = options.PRUNE,
 ) -> None:
     """Run every figure sweep, draw every figure, check its claim, write the report.
 
@@ -301,7 +302,8 @@ def reproduce_command(
     (figures inline), beside OUT/<figure>.png. Each verdict (SUPPORTED, NOT
     SUPPORTED or NO DATA) is decided from the data by the check written beside
     the figure. With --quick every sweep is shrunk (stored as <name>-quick) to
-    finish in minutes.
+    finish in minutes. Runs stored by an earlier version whose sweep has changed stop
+    it before anything runs: --prune deletes them (or use another --results).
 
     Example: balloonlab reproduce --quick --out reproduction
 
@@ -335,6 +337,7 @@ def reproduce_command(
             address=address,
             progress=False if json_out else None,
             log=log,
+            prune=prune,
         )
     if json_out:
         typer.echo(json.dumps(repro.to_dict(), indent=2, default=str))

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from harness import cli_spec, limits, options
 from harness.cli import app
-from harness.driver import run_sweeps
+from harness.driver import refuse_stale_runs, run_sweeps, stale_run_ids
 from harness.errors import UserError
 from harness.progress import SweepProgress
 from harness.spec import SweepSpec, load_spec
@@ -120,6 +120,7 @@ def run_command(
     address: str | None = options.ADDRESS,
     executor: str = options.EXECUTOR,
     fresh: bool = typer.Option(False, "--fresh", help="Delete the sweeps' stored runs first."),
+    prune: bool = options.PRUNE,
     batch_size: int | None = typer.Option(
         None, "--batch-size", help="Runs per Ray task (default: adaptive)."
     ),
@@ -149,6 +150,8 @@ def run_command(
     Without a file, --name/--grid/--set/--replicates/--seed build the same spec a
     TOML file would ([grid] lists, [base] keys) and go through the same parser: the
     same run ids. Each spec's text is kept in RESULTS/specs/<name>.toml for `status`.
+    A sweep whose store holds runs its spec no longer makes (the spec changed) is refused
+    before anything runs, as analyses would mix them in: --prune deletes them.
 
     Example: balloonlab run smoke --executor local --json
 
@@ -166,6 +169,8 @@ def run_command(
     for spec in loaded:  # every run's memory, before any work starts
         limits.check_runs(spec.runs, budget, source=spec.source)
     results_dir = _results_dir(results)
+    if not (fresh or prune):  # before the stored spec texts are replaced (the driver rechecks)
+        refuse_stale_runs({s.name: stale_run_ids(s, results_dir) for s in loaded}, results_dir)
     for spec, text in with_text:
         cli_spec.write_stored_spec(results_dir, spec.name, text)
     from harness.executors import make_executor  # Ray is imported only when a run needs it
@@ -179,7 +184,7 @@ def run_command(
         make_executor(executor, address=address, batch_size=batch_size) as ex,
         SweepProgress(enabled=None if not json_out else False) as progress,
     ):
-        reports = run_sweeps(loaded, ex, results_dir, fresh=fresh, progress=progress)
+        reports = run_sweeps(loaded, ex, results_dir, fresh=fresh, prune=prune, progress=progress)
     if json_out:
         _print_json([asdict(r) for r in reports])
     else:
@@ -337,11 +342,12 @@ def status_command(
     results: Path | None = options.RESULTS,
     json_out: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
-    """Per sweep: runs done, failed, and missing from its spec.
+    """Per sweep: runs done, failed, missing from its spec, and stored but not in it.
 
     Missing is counted against the given specs, else against the spec the sweep was
     run with (RESULTS/specs/<name>.toml, kept by `run`), else the shipped spec of the
-    same name; without any, only stored counts are shown.
+    same name; without any, only stored counts are shown. "Not in spec": runs of an
+    earlier version of the spec, which `run --prune` deletes.
 
     Example: balloonlab status --results results --json
     """
@@ -364,9 +370,9 @@ def status_command(
     if json_out:
         _print_json(rows)
         return
-    table = Table("sweep", "runs", "done", "failed", "missing")
+    table = Table("sweep", "runs", "done", "failed", "missing", "not in spec")
     for r in rows:
-        cells = [r["runs"], r["done"], r["failed"], r["missing"]]
+        cells = [r["runs"], r["done"], r["failed"], r["missing"], r["not_in_spec"]]
         table.add_row(r["sweep"], *("-" if c is None else str(c) for c in cells))
     Console().print(table)
 
