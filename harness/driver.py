@@ -84,20 +84,27 @@ def run_sweeps(
     with contextlib.ExitStack() as locks:
         for name in names:
             locks.enter_context(sweep_lock.hold(results, name, wait=wait))
-        if not fresh:
-            stale = {spec.name: stale_run_ids(spec, results) for spec in specs}
-            if prune:
-                for name, ids in stale.items():
-                    parquet.drop_runs(results, name, ids)
-            else:
-                refuse_stale_runs(stale, results)
-        return _run_locked(specs, executor, results, fresh, progress, on_done)
+        # One scan of each sweep's store serves the stale-run check and the pending runs.
+        outcomes = {spec.name: _stored_outcomes(spec, results, fresh) for spec in specs}
+        stale = {spec.name: _not_made(spec, outcomes[spec.name]) for spec in specs}
+        if prune:
+            for name, ids in stale.items():
+                parquet.drop_runs(results, name, ids)
+                for rid in ids:
+                    del outcomes[name][rid]
+        else:
+            refuse_stale_runs(stale, results)
+        return _run_locked(specs, executor, results, outcomes, progress, on_done)
 
 
 def stale_run_ids(spec: SweepSpec, results: Path | str) -> set[str]:
     """Ids of the runs stored under the spec's sweep name that the spec does not make."""
+    return _not_made(spec, parquet.stored_outcomes(results, spec.name))
+
+
+def _not_made(spec: SweepSpec, outcomes: dict[str, str]) -> set[str]:
     made = {r.run_id for r in spec.runs}
-    return {rid for rid in parquet.stored_outcomes(results, spec.name) if rid not in made}
+    return {rid for rid in outcomes if rid not in made}
 
 
 def refuse_stale_runs(stale: dict[str, set[str]], results: Path | str) -> None:
@@ -114,13 +121,20 @@ def refuse_stale_runs(stale: dict[str, set[str]], results: Path | str) -> None:
     )
 
 
-def _pending(spec: SweepSpec, results: Path | str, fresh: bool) -> tuple[list[Any], int, int]:
-    """The spec's runs to execute (not stored, or stored as failed), how many of them are
-    retries, and how many are stored and skipped."""
+def _stored_outcomes(spec: SweepSpec, results: Path | str, fresh: bool) -> dict[str, str]:
+    """The sweep's stored run outcomes, after ``fresh`` deleted the sweep and leftover
+    temporary files are cleaned."""
     if fresh:
         parquet.remove_sweep(results, spec.name)
     parquet.clean_temp_files(results, spec.name)
-    outcomes = parquet.stored_outcomes(results, spec.name)
+    return parquet.stored_outcomes(results, spec.name)
+
+
+def _pending(
+    spec: SweepSpec, results: Path | str, outcomes: dict[str, str]
+) -> tuple[list[Any], int, int]:
+    """The spec's runs to execute (not stored, or stored as failed), how many of them are
+    retries, and how many are stored and skipped."""
     pending = [r for r in spec.runs if outcomes.get(r.run_id, parquet.FAILED) == parquet.FAILED]
     retry = [r.run_id for r in pending if r.run_id in outcomes]
     # A failed row inside a compacted part would outlive its retry: forget it first.
@@ -132,7 +146,7 @@ def _run_locked(
     specs: Sequence[SweepSpec],
     executor: Any,
     results: Path | str,
-    fresh: bool,
+    outcomes: dict[str, dict[str, str]],
     progress: SweepProgress | None,
     on_done: Callable[[SweepReport], None],
 ) -> list[SweepReport]:
@@ -143,7 +157,7 @@ def _run_locked(
     left: dict[str, int] = {}  # runs of each sweep still to store
     queue: list[Any] = []
     for spec in specs:
-        pending, retried, skipped = _pending(spec, results, fresh)
+        pending, retried, skipped = _pending(spec, results, outcomes[spec.name])
         left[spec.name] = len(pending)
         reports[spec.name] = SweepReport(
             sweep=spec.name, runs=len(spec.runs), done=0, skipped=skipped, failed=0,
